@@ -1,0 +1,20 @@
+"""robokit: robot learning from demonstrations and interaction, in robomimic's image.
+
+The public entry points:
+
+- `robokit.config.config_factory` builds a typed config for an algorithm;
+- `robokit.algo.algo_factory` builds an `Algo` from a config;
+- `robokit.policy_from_checkpoint` reloads a trained policy as a `RolloutPolicy`.
+"""
+
+__version__ = "0.1.0"
+
+
+def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=False):
+    """Load a checkpoint and return `(RolloutPolicy, ckpt_dict)`; see `robokit.train.checkpoint`."""
+    from robokit.train.checkpoint import policy_from_checkpoint as _load
+
+    return _load(ckpt_path=ckpt_path, ckpt_dict=ckpt_dict, device=device, verbose=verbose)
+
+
+__all__ = ["policy_from_checkpoint", "__version__"]

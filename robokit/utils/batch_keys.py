@@ -1,0 +1,19 @@
+"""Names of the entries of a training batch, shared by the data loaders and the algorithms.
+
+A batch is a dict:
+    OBS:       {obs_key: (B, T, ...)}   observations over the window [t - frame_stack + 1, t + seq_length)
+    NEXT_OBS:  {obs_key: (B, T, ...)}   the observation after each step (when loaded)
+    GOAL_OBS:  {obs_key: (B, ...)}      the episode's last observation (goal_mode="last")
+    ACTIONS:   (B, T, A)
+    REWARDS:   (B, T)
+    DONES:     (B, T)
+    PAD_MASK:  (B, T) bool              True where the step is real data, False where it is padding
+"""
+
+OBS = "obs"
+NEXT_OBS = "next_obs"
+GOAL_OBS = "goal_obs"
+ACTIONS = "actions"
+REWARDS = "rewards"
+DONES = "dones"
+PAD_MASK = "pad_mask"

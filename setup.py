@@ -1,0 +1,28 @@
+"""robokit: a toolkit for robot learning from demonstrations and interaction."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="robokit",
+    version="0.1.0",
+    description="Robot learning toolkit: imitation learning, offline and online RL, robomimic-compatible data.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["robokit", "robokit.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "torch>=2.2",
+        "numpy>=1.24",
+        "h5py>=3.8",
+        "tensorboardX>=2.6",
+        "termcolor>=2.3",
+        "imageio>=2.31",
+        "imageio-ffmpeg>=0.4.9",
+        "gymnasium>=1.0",
+        "tqdm>=4.65",
+    ],
+    extras_require={
+        "sim": ["mujoco==3.11.0", "gymnasium-robotics>=1.4"],
+        "dev": ["pytest>=7.4", "ruff>=0.5"],
+    },
+)

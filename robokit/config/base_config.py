@@ -1,0 +1,149 @@
+"""`BaseConfig`: the whole config of a run, and the base class every algorithm config derives from.
+
+An algorithm adds its config by subclassing `BaseConfig` (no decorator needed), setting `ALGO_NAME`
+(which registers the class) and re-declaring the `algo` field with its own section type:
+
+    class MyAlgoSection(AlgoConfig):
+        temperature: float = param(1.0, "softmax temperature", minimum=0.0)
+
+    class MyConfig(BaseConfig):
+        ALGO_NAME = "my_algo"
+        algo: MyAlgoSection = param(MyAlgoSection(), "my_algo settings")
+
+        def check(self):  # optional: checks that span sections
+            super().check()
+            ...
+
+Sections add their own checks by overriding `check()`; `config.validate()` runs them all.
+"""
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from robokit.config.experiment import ExperimentConfig
+from robokit.config.observation import MODALITIES, OBS_GROUPS, ObservationConfig
+from robokit.config.registry import register_config
+from robokit.config.section import Section, param
+from robokit.config.train import TrainConfig
+from robokit.config.unsupported import BASE_UNSUPPORTED_KEYS, UnsupportedKey, strip_unsupported_keys
+from robokit.errors import ConfigError
+
+
+class AlgoConfig(Section):
+    """Base of every algorithm's `algo` section (empty: each algorithm declares its own fields)."""
+
+
+class MetaConfig(Section):
+    """Hyperparameter-sweep bookkeeping, filled in by scripts/hyperparam_helper.py."""
+
+    hp_base_config_file: str | None = param(None, "base config file of the sweep")
+    hp_keys: list[str] = param([], "short names of the swept hyperparameters")
+    hp_values: list[Any] = param([], "values of the swept hyperparameters, in the order of hp_keys")
+
+    def check(self) -> None:
+        if len(self.hp_keys) != len(self.hp_values):
+            raise ConfigError(
+                f"{self.key_path('hp_keys')} and {self.key_path('hp_values')} must have the same "
+                f"length, got {len(self.hp_keys)} and {len(self.hp_values)}"
+            )
+
+
+class BaseConfig(Section):
+    """A run's config: experiment, train, algo, observation and meta sections."""
+
+    #: registry name of the algorithm; setting it in a subclass body registers that subclass
+    ALGO_NAME: ClassVar[str | None] = None
+    #: named template variants written to configs/<name>.json: name -> list of override strings
+    TEMPLATE_VARIANTS: ClassVar[dict[str, list[str]]] = {}
+    #: robomimic keys this config recognises but does not support (see robokit.config.unsupported)
+    UNSUPPORTED_KEYS: ClassVar[tuple[UnsupportedKey, ...]] = BASE_UNSUPPORTED_KEYS
+
+    experiment: ExperimentConfig = param(ExperimentConfig(), "run name, logging, saving and evaluation")
+    train: TrainConfig = param(TrainConfig(), "dataset, data loading and training loop")
+    algo: AlgoConfig = param(AlgoConfig(), "algorithm settings (each algorithm re-declares this section)")
+    observation: ObservationConfig = param(ObservationConfig(), "observation keys and encoders")
+    meta: MetaConfig = param(MetaConfig(), "hyperparameter-sweep bookkeeping")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "ALGO_NAME" in cls.__dict__:
+            register_config(cls)
+
+    def __post_init__(self) -> None:
+        if type(self).ALGO_NAME is None:
+            raise TypeError(f"{type(self).__name__} has no ALGO_NAME; instantiate a registered config class")
+
+    @property
+    def algo_name(self) -> str:
+        """The registered algorithm name (`ALGO_NAME`)."""
+        return type(self).ALGO_NAME
+
+    # ----------------------------------------------------------------- loading and export
+
+    def update_from_dict(self, d: dict, path: str | None = None) -> "BaseConfig":
+        """Strictly merge a whole config dict (as read from JSON) over this config.
+
+        `d["algo_name"]`, when present, must match; robomimic keys robokit does not support are reported
+        together (see `UNSUPPORTED_KEYS`).
+        """
+        if not isinstance(d, dict):
+            return super().update_from_dict(d, path)
+        d = dict(d)
+        name = d.pop("algo_name", self.algo_name)
+        if name != self.algo_name:
+            raise ConfigError(
+                f"config has algo_name {name!r} but is loaded as a {self.algo_name!r} config; "
+                f'fix "algo_name" or load it with config_factory({name!r}, ...)'
+            )
+        return super().update_from_dict(strip_unsupported_keys(d, self.UNSUPPORTED_KEYS), path)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-safe data, starting with `"algo_name"`."""
+        return {"algo_name": self.algo_name, **super().to_dict()}
+
+    def to_json(self) -> str:
+        """Pretty JSON text (indent 4, trailing newline), as written by `dump`."""
+        return json.dumps(self.to_dict(), indent=4) + "\n"
+
+    def dump(self, path: "str | Path") -> None:
+        """Write the config as pretty JSON; `load_config(path)` reads it back."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json(), encoding="utf-8")
+
+    def __str__(self) -> str:
+        return self.to_json()
+
+    # ----------------------------------------------------------------- checks
+
+    def validate(self) -> None:
+        """Check every field and section, then the combinations that span sections (`check`)."""
+        self.check_all()
+
+    def check(self) -> None:
+        """Cross-section checks; algorithm configs extend this (calling `super().check()`)."""
+        if self.use_goals and self.train.goal_mode is None:
+            raise ConfigError(
+                "observation.modalities.goal lists goal keys but train.goal_mode is null, so no "
+                'goals would be loaded; set train.goal_mode="last" or empty the goal lists'
+            )
+
+    # ----------------------------------------------------------------- observation helpers
+
+    def obs_keys_by_modality(self, group: str = "obs") -> dict[str, list[str]]:
+        """`{"low_dim": [...], "rgb": [...], "depth": [...], "scan": [...]}` for the obs or goal group."""
+        if group not in OBS_GROUPS:
+            raise ConfigError(f"unknown observation group {group!r}; expected one of {', '.join(OBS_GROUPS)}")
+        keys = getattr(self.observation.modalities, group)
+        return {modality: list(getattr(keys, modality)) for modality in MODALITIES}
+
+    @property
+    def all_obs_keys(self) -> list[str]:
+        """Sorted union of the observation keys over all modalities of the obs and goal groups."""
+        return sorted({k for group in OBS_GROUPS for keys in self.obs_keys_by_modality(group).values() for k in keys})
+
+    @property
+    def use_goals(self) -> bool:
+        """Whether the policy is goal-conditioned (any goal keys listed)."""
+        return any(self.obs_keys_by_modality("goal").values())

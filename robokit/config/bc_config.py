@@ -1,0 +1,91 @@
+"""Config of behavioural cloning (`bc`) and its variants: Gaussian, GMM, VAE, RNN and transformer policies.
+
+Which variant runs is decided by the algorithm factory from the `enabled` flags (see robokit.algo.bc).
+"""
+
+from typing import ClassVar
+
+from robokit.config.base_config import AlgoConfig, BaseConfig
+from robokit.config.networks import GaussianConfig, GMMConfig, RNNConfig, TransformerConfig, VAEConfig
+from robokit.config.optim import OptimizerConfig
+from robokit.config.section import Section, param
+from robokit.config.train import TrainConfig
+from robokit.config.unsupported import UnsupportedKey
+from robokit.errors import ConfigError
+
+
+class BCOptimParams(Section):
+    """Optimisers of BC (one: the policy's)."""
+
+    policy: OptimizerConfig = param(OptimizerConfig(), "policy optimiser")
+
+
+class BCLossConfig(Section):
+    """Weights of the action regression losses (deterministic policies)."""
+
+    l2_weight: float = param(1.0, "weight of the L2 (MSE) action loss", minimum=0.0)
+    l1_weight: float = param(0.0, "weight of the L1 action loss", minimum=0.0)
+    cos_weight: float = param(0.0, "weight of the cosine action loss", minimum=0.0)
+
+
+class BCAlgoConfig(AlgoConfig):
+    """`config.algo` of BC."""
+
+    optim_params: BCOptimParams = param(BCOptimParams(), "optimisers")
+    loss: BCLossConfig = param(BCLossConfig(), "loss weights")
+    actor_layer_dims: list[int] = param([1024, 1024], "MLP hidden sizes after the encoder / RNN / transformer")
+    gaussian: GaussianConfig = param(GaussianConfig(), "Gaussian policy head")
+    gmm: GMMConfig = param(GMMConfig(), "Gaussian-mixture policy head")
+    vae: VAEConfig = param(VAEConfig(), "VAE policy")
+    rnn: RNNConfig = param(RNNConfig(), "recurrent policy (BC-RNN)")
+    transformer: TransformerConfig = param(TransformerConfig(), "transformer policy (BC-Transformer)")
+
+
+class BCConfig(BaseConfig):
+    """Behavioural cloning."""
+
+    ALGO_NAME = "bc"
+    TEMPLATE_VARIANTS: ClassVar[dict[str, list[str]]] = {
+        "bc_rnn": [
+            "experiment.name=bc_rnn",
+            "algo.rnn.enabled=true",
+            "algo.rnn.horizon=10",
+            "train.seq_length=10",
+        ],
+        "bc_transformer": [
+            "experiment.name=bc_transformer",
+            "algo.transformer.enabled=true",
+            "algo.transformer.context_length=10",
+            "train.frame_stack=10",
+            "algo.gmm.enabled=true",
+            "algo.actor_layer_dims=[]",
+            "algo.optim_params.policy.optimizer_type=adamw",
+            "algo.optim_params.policy.regularization.L2=0.01",
+            "algo.optim_params.policy.learning_rate.scheduler_type=linear",
+            "algo.optim_params.policy.learning_rate.epoch_schedule=[100]",
+        ],
+    }
+    UNSUPPORTED_KEYS = BaseConfig.UNSUPPORTED_KEYS + (
+        UnsupportedKey("algo.language_conditioned", "language conditioning is not supported yet", noop=False),
+    )
+
+    train: TrainConfig = param(
+        TrainConfig(hdf5_load_next_obs=False), "dataset, data loading and training loop (BC needs no next_obs)"
+    )
+    algo: BCAlgoConfig = param(BCAlgoConfig(), "BC settings")
+
+    def check(self) -> None:
+        super().check()
+        rnn, transformer, train = self.algo.rnn, self.algo.transformer, self.train
+        if rnn.enabled and train.seq_length != rnn.horizon:
+            raise ConfigError(
+                f"algo.rnn.enabled needs train.seq_length == algo.rnn.horizon, got {train.seq_length} and "
+                f"{rnn.horizon}; set both, e.g. train.seq_length={rnn.horizon} algo.rnn.horizon={rnn.horizon}"
+            )
+        if transformer.enabled and train.frame_stack != transformer.context_length:
+            n = transformer.context_length
+            raise ConfigError(
+                f"algo.transformer.enabled needs train.frame_stack == algo.transformer.context_length, got "
+                f"{train.frame_stack} and {n}; set both, e.g. train.frame_stack={n} "
+                f"algo.transformer.context_length={n}"
+            )

@@ -1,0 +1,50 @@
+"""The settings of one optimiser (`algo.optim_params.<network>`), shared by every algorithm config."""
+
+from typing import Literal
+
+from robokit.config.section import Section, param
+from robokit.errors import ConfigError
+
+
+class LearningRateConfig(Section):
+    """Learning rate and its schedule (in epochs)."""
+
+    initial: float = param(1e-4, "learning rate at the start of training (after warm-up)", minimum=0.0)
+    decay_factor: float = param(0.1, "factor the learning rate is multiplied by when it decays", minimum=0.0)
+    epoch_schedule: list[int] = param(
+        [], "multistep: epochs at which to decay; linear/cosine: [end epoch] (empty: the whole run)"
+    )
+    scheduler_type: Literal["multistep", "linear", "cosine", "constant"] = param(
+        "multistep",
+        "multistep: multiply by decay_factor at each scheduled epoch; linear/cosine: anneal to "
+        "initial*decay_factor by epoch_schedule[0] (or the end of training); constant: no decay",
+    )
+    warmup_epochs: int = param(
+        0, "epochs of linear warm-up up to the initial rate, before the schedule (robokit addition)", minimum=0
+    )
+
+    def check(self) -> None:
+        schedule = self.epoch_schedule
+        if any(e < 0 for e in schedule) or schedule != sorted(set(schedule)):
+            raise ConfigError(
+                f"{self.key_path('epoch_schedule')} must be increasing epoch numbers >= 0, got {schedule}"
+            )
+        if self.scheduler_type in ("linear", "cosine") and len(schedule) > 1:
+            raise ConfigError(
+                f"{self.key_path('scheduler_type')}={self.scheduler_type} anneals until a single end epoch; "
+                f"set {self.key_path('epoch_schedule')} to one epoch, e.g. [{schedule[-1]}]"
+            )
+
+
+class RegularizationConfig(Section):
+    """Weight regularisation."""
+
+    L2: float = param(0.0, "L2 weight decay strength", minimum=0.0)
+
+
+class OptimizerConfig(Section):
+    """One optimiser: `algo.optim_params.policy`, `.critic`, `.actor`, `.value`, ..."""
+
+    optimizer_type: Literal["adam", "adamw", "sgd"] = param("adam", "optimiser class")
+    learning_rate: LearningRateConfig = param(LearningRateConfig(), "learning rate and schedule")
+    regularization: RegularizationConfig = param(RegularizationConfig(), "weight regularisation")

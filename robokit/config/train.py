@@ -1,0 +1,82 @@
+"""`config.train`: dataset, data loading and the optimisation loop."""
+
+from typing import Any, Literal
+
+from robokit.config.section import Section, param
+from robokit.config.typecheck import show
+from robokit.errors import ConfigError
+
+ACTION_NORMALIZATIONS = (None, "min_max", "gaussian")
+
+
+class TrainConfig(Section):
+    """How the data is loaded and how long and with what batches training runs."""
+
+    data: str | None = param(None, "path to the HDF5 dataset to train on")
+    output_dir: str = param("runs", "folder in which each run gets a <experiment.name>/<timestamp> folder")
+    num_data_workers: int = param(0, "DataLoader worker processes (0: load in the main process)", minimum=0)
+    hdf5_cache_mode: Literal["all", "low_dim"] | None = param(
+        "all", "keep in memory: all (every key), low_dim (all but images) or null (read from file)"
+    )
+    hdf5_use_swmr: bool = param(True, "open the HDF5 file in single-writer-multiple-reader mode")
+    hdf5_load_next_obs: bool = param(True, "load next_obs (needed by offline RL, not by BC)")
+    hdf5_normalize_obs: bool = param(False, "normalise observations with dataset mean and std")
+    hdf5_filter_key: str | None = param(None, "train only on the demos listed under mask/<key>")
+    hdf5_validation_filter_key: str | None = param(None, "validate on the demos listed under mask/<key>")
+    seq_length: int = param(1, "steps of actions (and future obs) per sample", minimum=1)
+    pad_seq_length: bool = param(True, "pad sequences that run past the end of an episode")
+    frame_stack: int = param(1, "steps of observation history per sample (including the current one)", minimum=1)
+    pad_frame_stack: bool = param(True, "pad history before the start of an episode")
+    dataset_keys: list[str] = param(["actions", "rewards", "dones"], "per-step dataset keys loaded besides obs")
+    action_keys: list[str] = param(["actions"], 'dataset keys that make up the action (only ["actions"])')
+    action_config: dict = param(
+        {}, 'per-action-key settings: {"actions": {"normalization": null|"min_max"|"gaussian"}}'
+    )
+    goal_mode: Literal["last"] | None = param(
+        None, "goal observations per sample: last (episode's final obs) or null (no goals)"
+    )
+    cuda: bool = param(True, "train on a GPU when one is available")
+    batch_size: int = param(100, "samples per gradient step", minimum=1)
+    num_epochs: int = param(2000, "number of training epochs", minimum=1)
+    seed: int = param(1, "random seed")
+    max_grad_norm: float | None = param(None, "clip gradient norm to this value (null: no clipping)", minimum=0.0)
+    data_format: Literal["robomimic"] = param("robomimic", "dataset layout (only robomimic)")
+    shuffled_obs_key_groups: list[Any] | None = param(None, "robomimic obs-key shuffling (not supported: must be null)")
+
+    def check(self) -> None:
+        if self.action_keys != ["actions"]:
+            raise ConfigError(
+                f"{self.key_path('action_keys')}={show(self.action_keys)}: multiple action keys "
+                f'not supported yet; set it to ["actions"]'
+            )
+        self._validate_action_config()
+        if self.shuffled_obs_key_groups is not None:
+            raise ConfigError(
+                f"observation key shuffling is not supported yet; set {self.key_path('shuffled_obs_key_groups')}=null"
+            )
+
+    def _validate_action_config(self) -> None:
+        key = self.key_path("action_config")
+        for action_key, settings in self.action_config.items():
+            if action_key not in self.action_keys:
+                raise ConfigError(
+                    f"{key} has settings for '{action_key}', which is not in "
+                    f"{self.key_path('action_keys')} {show(self.action_keys)}"
+                )
+            if not isinstance(settings, dict):
+                raise ConfigError(
+                    f'{key}.{action_key} expects a dict like {{"normalization": null}}, got {show(settings)}'
+                )
+            for name, value in settings.items():
+                if name == "normalization" and value in ACTION_NORMALIZATIONS:
+                    continue
+                if name == "rot_conversion" and value is None:
+                    continue  # robomimic's no-op value
+                if name == "normalization":
+                    raise ConfigError(
+                        f'{key}.{action_key}.normalization must be one of null, "min_max", '
+                        f'"gaussian"; got {show(value)}'
+                    )
+                raise ConfigError(
+                    f'{key}.{action_key}.{name}={show(value)} is not supported; only "normalization" can be set'
+                )

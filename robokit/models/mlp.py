@@ -1,0 +1,44 @@
+"""Multi-layer perceptron."""
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "elu": nn.ELU, "silu": nn.SiLU}
+
+
+class MLP(nn.Module):
+    """(..., input_dim) -> (..., output_dim) through hidden layers `layer_dims`.
+
+    `output_dim=None` ends after the last hidden layer (then `output_dim` reports its width).
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int | None,
+        layer_dims: Sequence[int] = (),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        output_activation: str | None = None,
+    ):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = input_dim
+        for dim in layer_dims:
+            layers += [nn.Linear(width, dim), ACTIVATIONS[activation]()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = dim
+        if output_dim is not None:
+            layers.append(nn.Linear(width, output_dim))
+            width = output_dim
+            if output_activation is not None:
+                layers.append(ACTIVATIONS[output_activation]())
+        self.net = nn.Sequential(*layers)
+        self.input_dim = input_dim
+        self.output_dim = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

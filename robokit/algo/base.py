@@ -1,0 +1,212 @@
+"""Algo base classes, after robomimic's: `Algo`, `PolicyAlgo`, `ValueAlgo`, `PlannerAlgo`, `HierarchicalAlgo`.
+
+Subclasses build networks into `self.nets` in `_create_networks`; `_create_optimizers` then gives every
+network named in `algo.optim_params` (e.g. "policy", "critic") an optimiser and a per-epoch LR schedule.
+"""
+
+import dataclasses
+from collections import OrderedDict
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from robokit.algo.lr_schedule import make_lr_scheduler
+from robokit.utils.tensors import to_device
+
+MODALITIES = ("low_dim", "rgb", "depth", "scan")
+
+
+def _section_items(section) -> list[tuple[str, object]]:
+    """(name, value) pairs of a config section (dataclass) or a plain dict."""
+    if isinstance(section, Mapping):
+        return list(section.items())
+    return [(f.name, getattr(section, f.name)) for f in dataclasses.fields(section)]
+
+
+class Algo:
+    """Base of every algorithm.
+
+    Args:
+        algo_config: the config's `algo` section.
+        obs_config: the config's `observation` section (modalities and encoders).
+        global_config: the whole config (train settings such as seq_length, num_epochs, max_grad_norm).
+        obs_key_shapes: {obs key: per-step shape} for (at least) every key the config lists.
+        ac_dim: action dimension.
+        device: torch device for networks and batches.
+    """
+
+    def __init__(self, algo_config, obs_config, global_config, obs_key_shapes, ac_dim, device):
+        self.algo_config = algo_config
+        self.obs_config = obs_config
+        self.global_config = global_config
+        self.ac_dim = int(ac_dim)
+        self.device = torch.device(device)
+        self.obs_modalities = self._modalities_by_key()
+        self.obs_shapes = self._shapes_for_group("obs", obs_key_shapes)
+        self.goal_shapes = self._shapes_for_group("goal", obs_key_shapes)
+        self.nets = nn.ModuleDict()
+        self._create_networks()
+        self.nets.to(self.device)
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.lr_schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+        self._create_optimizers()
+
+    # ----- construction -----
+    def _modalities_by_key(self) -> dict[str, str]:
+        table = {}
+        for group in ("obs", "goal"):
+            modalities = getattr(self.obs_config.modalities, group)
+            for modality, keys in _section_items(modalities):
+                for key in keys or []:
+                    table[key] = modality
+        return table
+
+    def _shapes_for_group(self, group: str, obs_key_shapes: Mapping) -> "OrderedDict[str, tuple]":
+        keys = [k for _, ks in _section_items(getattr(self.obs_config.modalities, group)) for k in (ks or [])]
+        missing = [k for k in keys if k not in obs_key_shapes]
+        if missing:
+            raise KeyError(f"observation keys {missing} have no shape; known: {sorted(obs_key_shapes)}")
+        return OrderedDict((k, tuple(obs_key_shapes[k])) for k in sorted(keys))
+
+    @property
+    def encoder_configs(self) -> dict:
+        return dict(_section_items(self.obs_config.encoder))
+
+    def _create_networks(self) -> None:
+        """Build networks into `self.nets`."""
+        raise NotImplementedError
+
+    def _create_optimizers(self) -> None:
+        """One optimiser (and LR schedule) per `algo.optim_params` entry that names a network in `self.nets`."""
+        optim_params = getattr(self.algo_config, "optim_params", None)
+        if optim_params is None:
+            return
+        num_epochs = self.global_config.train.num_epochs
+        for name, params in _section_items(optim_params):
+            if name not in self.nets:
+                continue
+            self.optimizers[name] = make_optimizer(self.nets[name].parameters(), params)
+            self.lr_schedulers[name] = make_lr_scheduler(self.optimizers[name], params.learning_rate, num_epochs)
+
+    # ----- training -----
+    def process_batch_for_training(self, batch: dict) -> dict:
+        """Select what the algorithm trains on and move it to the device."""
+        return to_device(batch, self.device)
+
+    def train_on_batch(self, batch: dict, epoch: int, validate: bool = False) -> dict:
+        """One gradient step (none when `validate`); returns an info dict of tensors / floats."""
+        raise NotImplementedError
+
+    def log_info(self, info: dict) -> dict:
+        """Turn `train_on_batch`'s info into {name: float} for logging; includes "Loss" and learning rates."""
+        log = {}
+        for name, optimizer in self.optimizers.items():
+            log[f"Optimizer/{name}_lr"] = optimizer.param_groups[0]["lr"]
+        return log
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """Step the learning-rate schedules."""
+        for scheduler in self.lr_schedulers.values():
+            scheduler.step()
+
+    def backprop(self, net_name: str, loss: torch.Tensor, retain_graph: bool = False) -> torch.Tensor:
+        """Zero grads, backprop `loss`, clip to `train.max_grad_norm`, step; returns the gradient norm."""
+        optimizer = self.optimizers[net_name]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward(retain_graph=retain_graph)
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        max_norm = getattr(self.global_config.train, "max_grad_norm", None)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm is not None else float("inf"))
+        optimizer.step()
+        return grad_norm
+
+    def set_train(self) -> None:
+        self.nets.train()
+
+    def set_eval(self) -> None:
+        self.nets.eval()
+
+    # ----- state -----
+    def serialize(self) -> dict:
+        """Network weights (a state dict of tensors)."""
+        return self.nets.state_dict()
+
+    def deserialize(self, model_dict: dict) -> None:
+        self.nets.load_state_dict(model_dict)
+
+    def optimizer_state(self) -> dict:
+        """Optimiser and LR-schedule state, for exact resume."""
+        return {
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+            "lr_schedulers": {k: v.state_dict() for k, v in self.lr_schedulers.items()},
+        }
+
+    def load_optimizer_state(self, state: dict) -> None:
+        for k, v in state.get("optimizers", {}).items():
+            self.optimizers[k].load_state_dict(v)
+        for k, v in state.get("lr_schedulers", {}).items():
+            self.lr_schedulers[k].load_state_dict(v)
+
+    # ----- deployment -----
+    def reset(self) -> None:
+        """Clear per-episode state (RNN hidden state, action queues) before a rollout."""
+
+    def __repr__(self) -> str:
+        n_params = sum(p.numel() for p in self.nets.parameters())
+        return f"{type(self).__name__}(params={n_params:,}, device={self.device})\n{self.nets}"
+
+
+def make_optimizer(parameters, optim_config) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD from an `optim_params.<net>` section (learning_rate.initial, regularization.L2)."""
+    kind = getattr(optim_config, "optimizer_type", "adam") or "adam"
+    lr = optim_config.learning_rate.initial
+    weight_decay = optim_config.regularization.L2
+    if kind == "adam":
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
+    if kind == "adamw":
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    if kind == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer_type {kind!r}")
+
+
+class PolicyAlgo(Algo):
+    """An algorithm with a policy: `get_action(obs_dict, goal_dict=None) -> (B, A) tensor`."""
+
+    def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class ValueAlgo(Algo):
+    """An algorithm with value functions."""
+
+    def get_state_value(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def get_state_action_value(self, obs_dict: dict, actions: torch.Tensor, goal_dict: dict | None = None):
+        raise NotImplementedError
+
+
+class PlannerAlgo(Algo):
+    """An algorithm that proposes subgoals."""
+
+    def get_subgoal_predictions(self, obs_dict: dict, goal_dict: dict | None = None) -> dict:
+        raise NotImplementedError
+
+    def sample_subgoals(self, obs_dict: dict, goal_dict: dict | None = None, num_samples: int = 1) -> dict:
+        raise NotImplementedError
+
+
+class HierarchicalAlgo(Algo):
+    """A high-level planner driving a low-level policy."""
+
+    def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def current_subgoal(self) -> dict:
+        raise NotImplementedError
+
+
+__all__ = ["Algo", "PolicyAlgo", "ValueAlgo", "PlannerAlgo", "HierarchicalAlgo", "make_optimizer"]

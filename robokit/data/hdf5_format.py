@@ -1,0 +1,554 @@
+"""The robomimic HDF5 dataset layout: the only module that knows where things live in the file.
+
+    data                      attrs: total (sum of T), env_args (JSON: {"env_name", "type", "env_kwargs"})
+      demo_<i>                attrs: num_samples = T
+        obs/<key>             (T, ...)   observation before each step
+        next_obs/<key>        (T, ...)   observation after each step (optional)
+        actions               (T, A)
+        rewards               (T,)
+        dones                 (T,)
+        states                (T, S)     simulator states (optional)
+    mask/<filter_key>         (N,) bytes strings, names of demos (np.array(names, dtype="S"))
+
+Demos are ordered by the integer after `demo_`, as robomimic orders them. Everything here opens inputs
+read-only except `DatasetWriter` (which writes a new file) and `split_train_val` (which rewrites two masks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import h5py
+import numpy as np
+
+from robokit.errors import ConfigError, DatasetError
+
+_DEMO_RE = re.compile(r"^demo_(\d+)$")
+_NUMERIC_KINDS = "biuf"  # bool, signed int, unsigned int, float
+_FIX_GENERIC = "run `python scripts/get_dataset_info.py --dataset {path}` to list every problem"
+
+
+# --------------------------------------------------------------------------------------------------
+# opening and listing
+
+
+def open_file(path, swmr: bool = False) -> h5py.File:
+    """Open a dataset read-only; a missing or non-HDF5 file is a `DatasetError`, never an h5py traceback."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DatasetError(f"{path}: no such file; fix: check the --dataset path")
+    if os.path.isdir(path):
+        raise DatasetError(f"{path}: is a folder, not an HDF5 file; fix: pass the .hdf5 file itself")
+    try:
+        if swmr:
+            return h5py.File(path, "r", swmr=True, libver="latest")
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({_short(exc)}); fix: check that the file is "
+                           "a complete HDF5 dataset (not truncated or still being written)") from None
+
+
+@contextlib.contextmanager
+def _opened(path_or_file) -> Iterator[h5py.File]:
+    """Yield an open file: the given `h5py.File`, or the path opened read-only (and closed afterwards)."""
+    if isinstance(path_or_file, (h5py.File, h5py.Group)):
+        yield path_or_file
+        return
+    f = open_file(path_or_file)
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+
+
+def _demo_sort_key(name: str):
+    m = _DEMO_RE.match(name)
+    return (0, int(m.group(1)), "") if m else (1, 0, name)
+
+
+def sort_demos(names) -> list[str]:
+    """Sort demo names by the integer after `demo_` (robomimic's order); other names go last, by name."""
+    return sorted((_as_str(n) for n in names), key=_demo_sort_key)
+
+
+def _as_str(name) -> str:
+    return name.decode("utf-8") if isinstance(name, (bytes, np.bytes_)) else str(name)
+
+
+def _data_group(f: h5py.File) -> h5py.Group:
+    grp = f.get("data")
+    if not isinstance(grp, h5py.Group):
+        raise DatasetError(f"{f.filename}: has no 'data' group, so it is not a robomimic-layout dataset; "
+                           "fix: write datasets with robokit.data.hdf5_format.DatasetWriter")
+    return grp
+
+
+def _all_demos(f: h5py.File) -> list[str]:
+    grp = _data_group(f)
+    return sort_demos(k for k in grp if isinstance(grp[k], h5py.Group))
+
+
+def list_filter_keys(path_or_file) -> list[str]:
+    """Names of the masks under `mask/`, sorted; [] when the file has none."""
+    with _opened(path_or_file) as f:
+        grp = f.get("mask")
+        return sorted(grp.keys()) if isinstance(grp, h5py.Group) else []
+
+
+def _read_mask(f: h5py.File, filter_key: str) -> list[str]:
+    keys = list_filter_keys(f)
+    if filter_key not in keys:
+        have = ", ".join(keys) if keys else "none"
+        raise DatasetError(f"{f.filename}: unknown filter key '{filter_key}' (available: {have}); "
+                           "fix: pick one of those or create masks with scripts/split_train_val.py")
+    return [_as_str(n) for n in np.asarray(f["mask"][filter_key][()]).reshape(-1)]
+
+
+def list_demos(path_or_file, filter_key: str | None = None) -> list[str]:
+    """Demo names (sorted by index), all of them or those of mask `filter_key`."""
+    with _opened(path_or_file) as f:
+        if filter_key is None:
+            return _all_demos(f)
+        return sort_demos(_read_mask(f, filter_key))
+
+
+def read_env_args(path_or_file) -> dict:
+    """The `env_args` attribute of `data`, parsed: {"env_name", "type", "env_kwargs"}."""
+    with _opened(path_or_file) as f:
+        raw = _data_group(f).attrs.get("env_args")
+        if raw is None:
+            raise DatasetError(f"{f.filename}: 'data' has no env_args attribute; fix: rewrite the dataset with "
+                               "DatasetWriter(path, env_args={...})")
+        try:
+            env_args = json.loads(_as_str(raw))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise DatasetError(f"{f.filename}: env_args is not valid JSON ({exc})") from None
+        if not isinstance(env_args, dict):
+            raise DatasetError(f"{f.filename}: env_args is JSON but not an object: {_as_str(raw)[:80]!r}")
+        return env_args
+
+
+def demo_length(f: h5py.File, demo: str) -> int:
+    """Number of steps T of a demo: its `num_samples` attribute, else the length of its actions."""
+    grp = _demo_group(f, demo)
+    if "num_samples" in grp.attrs:
+        return int(grp.attrs["num_samples"])
+    return int(_get(grp, "", "actions", demo, f.filename).shape[0])
+
+
+# --------------------------------------------------------------------------------------------------
+# reading episodes
+
+
+def _demo_group(f: h5py.File, demo: str) -> h5py.Group:
+    grp = _data_group(f).get(demo)
+    if not isinstance(grp, h5py.Group):
+        raise DatasetError(f"{f.filename}: no demo '{demo}' in 'data'")
+    return grp
+
+
+def _get(grp: h5py.Group, sub: str, key: str, demo: str, filename: str) -> h5py.Dataset:
+    """Dataset `sub/key` (or `key` when sub is "") of a demo, with a message listing what it has."""
+    parent = grp.get(sub) if sub else grp
+    if not isinstance(parent, h5py.Group):
+        raise DatasetError(f"{filename}: {demo} has no '{sub}' group (has: {', '.join(grp.keys())})")
+    ds = parent.get(key)
+    if not isinstance(ds, h5py.Dataset):
+        what = f"{sub} key '{key}'" if sub else f"'{key}'"
+        raise DatasetError(f"{filename}: {demo} has no {what} (has: {', '.join(parent.keys()) or 'nothing'})")
+    return ds
+
+
+def episode_datasets(h5file: h5py.File, demo: str, obs_keys, dataset_keys=("actions",),
+                     load_next_obs: bool = False) -> dict:
+    """Lazy h5py datasets of one demo: {"obs": {k: ds}, ["next_obs": {k: ds}], <dataset_key>: ds, ...}."""
+    grp = _demo_group(h5file, demo)
+    out = {"obs": {k: _get(grp, "obs", k, demo, h5file.filename) for k in obs_keys}}
+    if load_next_obs:
+        out["next_obs"] = {k: _get(grp, "next_obs", k, demo, h5file.filename) for k in obs_keys}
+    for k in dataset_keys:
+        out[k] = _get(grp, "", k, demo, h5file.filename)
+    return out
+
+
+def read_episode(h5file: h5py.File, demo: str, obs_keys, dataset_keys=("actions",),
+                 load_next_obs: bool = False) -> dict:
+    """One demo as numpy arrays: {"obs": {k: (T, ...)}, ["next_obs": {...}], "actions": (T, A), ...}."""
+    lazy = episode_datasets(h5file, demo, obs_keys, dataset_keys, load_next_obs)
+    return {k: ({kk: d[()] for kk, d in v.items()} if isinstance(v, dict) else v[()]) for k, v in lazy.items()}
+
+
+def obs_specs(path_or_file, obs_keys=None) -> dict[str, tuple[tuple, np.dtype]]:
+    """{key: (per-step shape, dtype)} of the obs of the first demo; all keys when `obs_keys` is None."""
+    with _opened(path_or_file) as f:
+        demos = _all_demos(f)
+        if not demos:
+            raise DatasetError(f"{f.filename}: 'data' holds no demos")
+        grp = _demo_group(f, demos[0])
+        if obs_keys is None:
+            obs = grp.get("obs")
+            obs_keys = sorted(obs.keys()) if isinstance(obs, h5py.Group) else []
+        specs = {}
+        for k in obs_keys:
+            ds = _get(grp, "obs", k, demos[0], f.filename)
+            specs[k] = (tuple(ds.shape[1:]), ds.dtype)
+        return specs
+
+
+def obs_shapes(path_or_file, obs_keys=None) -> dict[str, tuple]:
+    """{key: per-step shape} of each obs key (from the first demo)."""
+    return {k: shape for k, (shape, _) in obs_specs(path_or_file, obs_keys).items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# writing
+
+
+class DatasetWriter:
+    """Write a dataset in the robomimic layout, atomically.
+
+    Data goes to `<path>.tmp-<pid>` in the same folder and is renamed to `path` on a successful `close()`;
+    leaving a `with` block by an exception deletes the temporary file, so `path` never holds half a file.
+
+        with DatasetWriter("d.hdf5", env_args={"env_name": "Reach", "type": 4, "env_kwargs": {}}) as w:
+            w.add_episode(obs={"pos": pos}, actions=act, rewards=rew, dones=done, next_obs={"pos": npos})
+            w.set_mask("train", ["demo_0"])
+    """
+
+    def __init__(self, path, env_args: dict, compression: str | None = None):
+        self.path = os.fspath(path)
+        try:
+            self._env_args_json = json.dumps(env_args)
+        except TypeError as exc:
+            raise DatasetError(f"env_args must be JSON-serialisable: {exc}") from None
+        self.compression = compression
+        self.tmp_path = f"{self.path}.tmp-{os.getpid()}"
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            raise DatasetError(f"{self.path}: folder {folder} does not exist; fix: create it first")
+        self._file = h5py.File(self.tmp_path, "w")
+        self._data = self._file.create_group("data")
+        self._demos: list[str] = []
+        self._total = 0
+
+    # -- context manager
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    @property
+    def demo_names(self) -> list[str]:
+        return list(self._demos)
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    def add_episode(self, obs: dict, actions, rewards, dones, next_obs: dict | None = None, states=None,
+                    attrs: dict | None = None) -> str:
+        """Append one episode of T steps and return its name "demo_<i>".
+
+        obs / next_obs: {key: (T, ...)}; actions (T, A); rewards (T,); dones (T,); states (T, S) or None.
+        uint8 arrays (images) are stored chunked per frame. `attrs` are extra attributes of the demo group.
+        """
+        self._check_open()
+        if not isinstance(obs, dict) or not obs:
+            raise DatasetError("add_episode: obs must be a non-empty dict {key: (T, ...) array}")
+        actions = np.asarray(actions)
+        if actions.ndim != 2:
+            raise DatasetError(f"add_episode: actions must have shape (T, A), got {actions.shape}")
+        T = actions.shape[0]
+        if T < 1:
+            raise DatasetError("add_episode: an episode needs at least one step")
+        arrays = {"actions": actions,
+                  "rewards": _steps_vector(rewards, T, "rewards"),
+                  "dones": _steps_vector(dones, T, "dones")}
+        if states is not None:
+            arrays["states"] = np.asarray(states)
+        for k, v in obs.items():
+            arrays[f"obs/{_check_key(k)}"] = np.asarray(v)
+        if next_obs is not None:
+            if set(next_obs) != set(obs):
+                raise DatasetError(f"add_episode: next_obs keys {sorted(next_obs)} differ from obs keys {sorted(obs)}")
+            for k, v in next_obs.items():
+                arrays[f"next_obs/{k}"] = np.asarray(v)
+        for name, arr in arrays.items():
+            if arr.ndim == 0 or arr.shape[0] != T:
+                raise DatasetError(f"add_episode: {name} has shape {arr.shape} but actions have T={T} steps")
+            if arr.dtype.kind not in _NUMERIC_KINDS:
+                raise DatasetError(f"add_episode: {name} has non-numeric dtype {arr.dtype}")
+
+        name = f"demo_{len(self._demos)}"
+        grp = self._data.create_group(name)
+        grp.attrs["num_samples"] = T
+        for k, v in (attrs or {}).items():
+            grp.attrs[k] = v
+        for key, arr in arrays.items():
+            self._write_array(grp, key, arr)
+        self._demos.append(name)
+        self._total += T
+        return name
+
+    def _write_array(self, grp: h5py.Group, key: str, arr: np.ndarray) -> None:
+        kwargs = {}
+        if arr.dtype == np.uint8 and arr.ndim >= 2:
+            kwargs["chunks"] = (1,) + arr.shape[1:]  # one frame per chunk: reading frame t touches one chunk
+        if self.compression is not None:
+            kwargs["compression"] = self.compression
+        grp.create_dataset(key, data=arr, **kwargs)
+
+    def set_mask(self, filter_key: str, demo_names: list[str]) -> None:
+        """Write `mask/<filter_key>` listing `demo_names` (each must be a demo already added)."""
+        self._check_open()
+        names = [_as_str(n) for n in demo_names]
+        missing = sorted(set(names) - set(self._demos))
+        if missing:
+            raise DatasetError(f"set_mask('{filter_key}'): unknown demos {missing[:5]}; add the episodes first")
+        _write_mask(self._file, _check_key(filter_key), names)
+
+    def close(self) -> None:
+        """Write the `data` attributes, close the file and rename it to `path`."""
+        if self._file is None:
+            return
+        self._data.attrs["total"] = self._total
+        self._data.attrs["env_args"] = self._env_args_json
+        self._file.close()
+        self._file = None
+        os.replace(self.tmp_path, self.path)
+
+    def abort(self) -> None:
+        """Close and delete the temporary file; `path` is left as it was."""
+        if self._file is not None:
+            with contextlib.suppress(Exception):
+                self._file.close()
+            self._file = None
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.tmp_path)
+
+    def _check_open(self) -> None:
+        if self._file is None:
+            raise DatasetError(f"{self.path}: writer is already closed")
+
+
+def _steps_vector(x, T: int, name: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.shape == (T, 1):
+        arr = arr[:, 0]
+    if arr.shape != (T,):
+        raise DatasetError(f"add_episode: {name} must have shape ({T},), got {arr.shape}")
+    return arr
+
+
+def _check_key(key: str) -> str:
+    if not isinstance(key, str) or not key or "/" in key:
+        raise DatasetError(f"invalid key {key!r}: keys are non-empty strings without '/'")
+    return key
+
+
+def _write_mask(f: h5py.File, filter_key: str, names: list[str]) -> None:
+    grp = f.require_group("mask")
+    if filter_key in grp:
+        del grp[filter_key]
+    grp.create_dataset(filter_key, data=np.array(names, dtype="S"))
+
+
+# --------------------------------------------------------------------------------------------------
+# train / validation split
+
+
+def split_train_val(path, val_ratio: float = 0.1, filter_key: str | None = None,
+                    seed: int = 0) -> tuple[list[str], list[str]]:
+    """Split the demos (of `filter_key`, or all) at random into masks `train`/`valid`.
+
+    With a filter key the masks are `<filter_key>_train` and `<filter_key>_valid`, as robomimic names them.
+    The validation set has int(val_ratio * N) demos, at least one when val_ratio > 0 and N >= 2.
+    Only those two masks are (over)written; a malformed file is left untouched (DatasetError).
+    Returns (train demo names, valid demo names), sorted.
+    """
+    if not 0.0 <= val_ratio < 1.0:
+        raise ConfigError(f"val_ratio must be in [0, 1), got {val_ratio}")
+    path = os.fspath(path)
+    check_dataset(path, obs_keys=None, dataset_keys=("actions",))
+    demos = list_demos(path, filter_key)
+    n = len(demos)
+    n_val = int(val_ratio * n)
+    if val_ratio > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    valid = sort_demos(demos[i] for i in order[:n_val])
+    train = sort_demos(demos[i] for i in order[n_val:])
+    train_key, valid_key = mask_names(filter_key)
+    with h5py.File(path, "r+") as f:
+        _write_mask(f, train_key, train)
+        _write_mask(f, valid_key, valid)
+    return train, valid
+
+
+def mask_names(filter_key: str | None = None) -> tuple[str, str]:
+    """Names of the (train, valid) masks that `split_train_val` writes for `filter_key`."""
+    prefix = "" if filter_key is None else f"{filter_key}_"
+    return f"{prefix}train", f"{prefix}valid"
+
+
+# --------------------------------------------------------------------------------------------------
+# validation
+
+
+class Problem(NamedTuple):
+    message: str
+    fix: str
+
+
+def validate_dataset(path, obs_keys=None, dataset_keys=("actions",), check_values: bool = True) -> list[str]:
+    """Everything wrong with a dataset, one human-readable line each; [] when it is fine.
+
+    obs_keys: obs keys that every demo must have (None: the keys of the first demo).
+    check_values: also scan float actions/obs for NaN and inf (reads them all).
+    """
+    return [p.message for p in _problems(path, obs_keys, dataset_keys, check_values)]
+
+
+def check_dataset(path, obs_keys=None, dataset_keys=("actions",), check_values: bool = True) -> None:
+    """Raise `DatasetError("<path>: <first problem> (+N more); fix: ...")` when the dataset has problems."""
+    problems = _problems(path, obs_keys, dataset_keys, check_values)
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        fix = problems[0].fix.replace("{path}", os.fspath(path))
+        raise DatasetError(f"{os.fspath(path)}: {problems[0].message}{more}; fix: {fix}")
+
+
+def _problems(path, obs_keys, dataset_keys, check_values) -> list[Problem]:
+    path = os.fspath(path)
+    try:
+        f = open_file(path)
+    except DatasetError as exc:
+        msg, _, fix = str(exc).partition("; fix: ")
+        return [Problem(msg.removeprefix(f"{path}: "), fix or "check the path")]
+    with f:
+        return _file_problems(f, obs_keys, tuple(dataset_keys), check_values)
+
+
+def _file_problems(f: h5py.File, obs_keys, dataset_keys, check_values) -> list[Problem]:
+    rewrite = "regenerate the dataset, or repair it with h5py"
+    data = f.get("data")
+    if not isinstance(data, h5py.Group):
+        return [Problem("missing 'data' group (not a robomimic-layout dataset)",
+                        "write datasets with robokit.data.hdf5_format.DatasetWriter")]
+    problems: list[Problem] = []
+    raw = data.attrs.get("env_args")
+    if raw is None:
+        problems.append(Problem("'data' has no env_args attribute",
+                                "set data.attrs['env_args'] to a JSON string {\"env_name\", \"type\", \"env_kwargs\"}"))
+    else:
+        try:
+            if not isinstance(json.loads(_as_str(raw)), dict):
+                problems.append(Problem("env_args is valid JSON but not an object", rewrite))
+        except (json.JSONDecodeError, TypeError) as exc:
+            problems.append(Problem(f"env_args is not valid JSON ({exc})", rewrite))
+    demos = _all_demos(f)
+    if not demos:
+        problems.append(Problem("'data' holds no demos (expected groups data/demo_<i>)",
+                                "generate demonstrations into this file first"))
+        return problems
+
+    ref_shapes: dict[str, tuple[tuple, str]] = {}  # key -> (per-step shape, demo it came from)
+    required_obs = obs_keys
+    if required_obs is None:
+        first_obs = data[demos[0]].get("obs")
+        required_obs = sorted(first_obs.keys()) if isinstance(first_obs, h5py.Group) else []
+    for demo in demos:
+        problems += _demo_problems(data[demo], demo, required_obs, dataset_keys, check_values, ref_shapes)
+
+    for fk in list_filter_keys(f):
+        ds = f["mask"][fk]
+        if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "SUO":
+            problems.append(Problem(f"mask/{fk} is not a dataset of demo names", rewrite))
+            continue
+        missing = sorted({_as_str(n) for n in np.asarray(ds[()]).reshape(-1)} - set(demos), key=_demo_sort_key)
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            problems.append(Problem(f"mask/{fk} names {len(missing)} missing demo(s): {shown}",
+                                    "rewrite the masks with scripts/split_train_val.py"))
+    return problems
+
+
+def _demo_problems(grp, demo, obs_keys, dataset_keys, check_values, ref_shapes) -> list[Problem]:
+    problems: list[Problem] = []
+    generic = _FIX_GENERIC
+    has = ", ".join(grp.keys()) or "nothing"
+    arrays: dict[str, h5py.Dataset] = {}
+    for k in dict.fromkeys(("actions",) + dataset_keys):
+        ds = grp.get(k)
+        if not isinstance(ds, h5py.Dataset):
+            problems.append(Problem(f"{demo} has no '{k}' (has: {has})", generic))
+        else:
+            arrays[k] = ds
+    for k in ("rewards", "dones", "states"):
+        if isinstance(grp.get(k), h5py.Dataset):
+            arrays[k] = grp[k]
+    for sub in ("obs", "next_obs"):
+        g = grp.get(sub)
+        if g is None:
+            if sub == "obs":
+                problems.append(Problem(f"{demo} has no 'obs' group (has: {has})", generic))
+            continue
+        if not isinstance(g, h5py.Group):
+            problems.append(Problem(f"{demo}/{sub} is not a group", generic))
+            continue
+        keys = obs_keys if sub == "obs" else [k for k in obs_keys if k in g]
+        for k in keys:
+            ds = g.get(k)
+            if not isinstance(ds, h5py.Dataset):
+                problems.append(Problem(f"{demo} has no {sub} key '{k}' (has: {', '.join(g.keys()) or 'nothing'})",
+                                        "pass obs keys the dataset has, or regenerate it with that observation"))
+            else:
+                arrays[f"{sub}/{k}"] = ds
+
+    lengths = {k: (ds.shape[0] if ds.ndim else None) for k, ds in arrays.items()}
+    ref_key = "actions" if "actions" in lengths else next(iter(lengths), None)
+    T = lengths.get(ref_key)
+    for k, n in lengths.items():
+        if n != T:
+            problems.append(Problem(f"{demo}: length mismatch: {ref_key} has {T} steps but {k} has {n}", generic))
+    if "num_samples" not in grp.attrs:
+        problems.append(Problem(f"{demo} has no num_samples attribute", "set it to the number of steps T"))
+    elif T is not None and int(grp.attrs["num_samples"]) != T:
+        problems.append(Problem(f"{demo}: num_samples={int(grp.attrs['num_samples'])} but {ref_key} has {T} steps",
+                                "set num_samples to the number of steps T"))
+
+    for k, ds in arrays.items():
+        if ds.dtype.kind not in _NUMERIC_KINDS:
+            problems.append(Problem(f"{demo}: {k} has non-numeric dtype {ds.dtype}", generic))
+            continue
+        if k.startswith("obs/") or k == "actions":
+            shape = tuple(ds.shape[1:])
+            ref = ref_shapes.setdefault(k, (shape, demo))
+            if ref[0] != shape:
+                problems.append(Problem(f"{demo}: {k} has per-step shape {shape} but {ref[1]} has {ref[0]}", generic))
+        if check_values and ds.dtype.kind == "f" and (k.startswith(("obs/", "next_obs/")) or k == "actions"):
+            bad = _count_nonfinite(ds)
+            if bad:
+                problems.append(Problem(f"{demo}: {k} has {bad} NaN/inf value(s)",
+                                        "drop or repair that demo (e.g. remove it from the masks you train on)"))
+    return problems
+
+
+def _count_nonfinite(ds: h5py.Dataset, rows_per_read: int = 65536) -> int:
+    """Non-finite values in a float dataset, read in blocks of rows."""
+    if ds.ndim == 0:
+        return int(not np.isfinite(ds[()]))
+    return sum(int((~np.isfinite(ds[i:i + rows_per_read])).sum()) for i in range(0, ds.shape[0], rows_per_read))

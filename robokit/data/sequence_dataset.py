@@ -1,0 +1,416 @@
+"""Windowed samples from a robomimic-layout dataset, gathered a whole batch at a time.
+
+Each sample is a step t of an episode. Its window covers steps [t - frame_stack + 1, t + seq_length), so
+T = frame_stack - 1 + seq_length; steps outside the episode repeat its first/last step and are False in
+`pad_mask`. Every step is held once in flat per-key arrays (all episodes concatenated), so memory does not
+grow with seq_length or frame_stack; a batch is one index computation plus one gather per key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+import h5py
+import numpy as np
+import torch
+from termcolor import colored
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from tqdm import tqdm
+
+from robokit.data import hdf5_format as fmt
+from robokit.errors import DatasetError
+from robokit.utils import batch_keys as K
+from robokit.utils.normalization import gaussian_stats, min_max_stats, normalize, stats_to_numpy
+
+CACHE_MODES = ("all", "low_dim", None)
+ACTION_NORMALIZATIONS = (None, "min_max", "gaussian")
+GOAL_MODES = (None, "last")
+
+
+class SequenceDataset(Dataset):
+    """Samples windows of obs/actions from an HDF5 dataset; `get_batch` returns the layout of `batch_keys`.
+
+    hdf5_cache_mode: "all" holds everything in memory; "low_dim" holds all but uint8 (image) obs, which are
+    read from the file per batch; None reads everything per batch. Normalisation is applied once, to the
+    cached arrays, at load time (uncached keys are normalised as they are read).
+    """
+
+    def __init__(self, hdf5_path, obs_keys, dataset_keys=("actions",), frame_stack=1, seq_length=1,
+                 pad_frame_stack=True, pad_seq_length=True, get_pad_mask=True, goal_mode=None,
+                 hdf5_cache_mode="all", hdf5_use_swmr=True, hdf5_normalize_obs=False, filter_by_attribute=None,
+                 load_next_obs=False, action_normalization=None, obs_normalization_stats=None,
+                 action_normalization_stats=None):
+        super().__init__()
+        self.hdf5_path = os.fspath(hdf5_path)
+        self.dataset_keys = tuple(dict.fromkeys(dataset_keys))
+        self.frame_stack = int(frame_stack)
+        self.seq_length = int(seq_length)
+        self.pad_frame_stack = bool(pad_frame_stack)
+        self.pad_seq_length = bool(pad_seq_length)
+        self.get_pad_mask = bool(get_pad_mask)
+        self.goal_mode = goal_mode
+        self.hdf5_cache_mode = hdf5_cache_mode
+        self.hdf5_use_swmr = bool(hdf5_use_swmr)
+        self.hdf5_normalize_obs = bool(hdf5_normalize_obs)
+        self.filter_by_attribute = filter_by_attribute
+        self.load_next_obs = bool(load_next_obs)
+        self.action_normalization = action_normalization
+        self._check_arguments(obs_keys)
+
+        specs = fmt.obs_specs(self.hdf5_path)  # opens the file: missing / not HDF5 -> DatasetError
+        self.obs_keys = self._resolve_obs_keys(obs_keys, specs)
+        fmt.check_dataset(self.hdf5_path, obs_keys=self.obs_keys, dataset_keys=self.dataset_keys,
+                          check_values=False)
+        self._file: h5py.File | None = None
+        self._file_pid: int | None = None
+        self._handles: dict[int, dict] = {}  # episode -> {flat key: h5py.Dataset}, for uncached keys
+
+        f = self._h5()
+        self.env_args = fmt.read_env_args(f)
+        self.demo_names = fmt.list_demos(f, filter_by_attribute)
+        if not self.demo_names:
+            raise DatasetError(f"{self.hdf5_path}: filter key '{filter_by_attribute}' selects no demos; "
+                               "fix: use another filter key or rewrite the mask")
+        self.demo_lengths = [fmt.demo_length(f, d) for d in self.demo_names]
+        first_actions = fmt.episode_datasets(f, self.demo_names[0], [], ["actions"])["actions"]
+        self._action_shape = tuple(first_actions.shape[1:])  # (A,)
+        self.obs_key_shapes = {k: specs[k][0] for k in self.obs_keys}
+        self._build_index()
+        self._describe_keys(specs)
+        self._load_cache()
+        self._setup_normalization(obs_normalization_stats, action_normalization_stats)
+        if self.hdf5_cache_mode == "all":
+            self.close()
+
+    # ------------------------------------------------------------------------------------------
+    # construction
+
+    def _check_arguments(self, obs_keys) -> None:
+        if isinstance(obs_keys, str):
+            raise DatasetError(f"obs_keys must be a list of keys, got the string {obs_keys!r}")
+        if self.frame_stack < 1 or self.seq_length < 1:
+            raise DatasetError(f"frame_stack and seq_length must be >= 1, got frame_stack={self.frame_stack}, "
+                               f"seq_length={self.seq_length}")
+        if self.goal_mode not in GOAL_MODES:
+            raise DatasetError(f"goal_mode must be one of {GOAL_MODES}, got {self.goal_mode!r}")
+        if self.hdf5_cache_mode not in CACHE_MODES:
+            raise DatasetError(f"hdf5_cache_mode must be one of {CACHE_MODES}, got {self.hdf5_cache_mode!r}")
+        if self.action_normalization not in ACTION_NORMALIZATIONS:
+            raise DatasetError(f"action_normalization must be one of {ACTION_NORMALIZATIONS}, "
+                               f"got {self.action_normalization!r}")
+
+    def _resolve_obs_keys(self, obs_keys, specs) -> list[str]:
+        if obs_keys is None:
+            return sorted(specs)
+        keys = list(dict.fromkeys(obs_keys))
+        missing = [k for k in keys if k not in specs]
+        if missing:
+            raise DatasetError(f"{self.hdf5_path}: obs key(s) {missing} not in the dataset (it has: "
+                               f"{', '.join(sorted(specs)) or 'none'}); fix: use keys the dataset has")
+        return keys
+
+    def _build_index(self) -> None:
+        """Per-episode flat offsets and the (episode, t) of every sample."""
+        lengths = np.asarray(self.demo_lengths, dtype=np.int64)
+        self._ep_len = torch.from_numpy(lengths)  # (E,)
+        self._ep_start = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64))  # (E,)
+        self.total_num_steps = int(lengths.sum())
+        first = 0 if self.pad_frame_stack else self.frame_stack - 1
+        last = lengths - 1 if self.pad_seq_length else lengths - self.seq_length  # (E,) last valid t
+        counts = np.maximum(last - first + 1, 0)  # (E,) robomimic: L - (fs-1)[no fs pad] - (sl-1)[no seq pad]
+        self._sample_ep = torch.from_numpy(np.repeat(np.arange(len(lengths)), counts))  # (N,)
+        starts_in_samples = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self._sample_t = torch.from_numpy(
+            np.arange(int(counts.sum())) - np.repeat(starts_in_samples, counts) + first)  # (N,)
+        self._offsets = torch.arange(-self.frame_stack + 1, self.seq_length)  # (T,)
+        n_short = int((counts == 0).sum())
+        if len(self._sample_ep) == 0:
+            raise DatasetError(f"{self.hdf5_path}: no samples: every demo is shorter than a window "
+                               f"(frame_stack={self.frame_stack}, seq_length={self.seq_length}, pad_frame_stack="
+                               f"{self.pad_frame_stack}, pad_seq_length={self.pad_seq_length}); fix: enable padding")
+        if n_short:
+            print(colored(f"warning: {n_short} demo(s) of {self.hdf5_path} are shorter than one unpadded window "
+                          "and give no samples", "yellow"), file=sys.stderr)
+
+    def _describe_keys(self, specs) -> None:
+        """Flat key -> (per-step shape, stored dtype, cached?) for every array a batch needs."""
+        f = self._h5()
+        first = fmt.episode_datasets(f, self.demo_names[0], [], self.dataset_keys)
+        self._keys: dict[str, tuple[tuple, np.dtype, bool]] = {}
+        subs = ("obs", "next_obs") if self.load_next_obs else ("obs",)
+        for sub in subs:
+            for k in self.obs_keys:
+                shape, dtype = specs[k]
+                is_image = dtype == np.uint8
+                cached = self.hdf5_cache_mode == "all" or (self.hdf5_cache_mode == "low_dim" and not is_image)
+                self._keys[f"{sub}/{k}"] = (shape, np.dtype(np.uint8 if is_image else np.float32), cached)
+        for k in self.dataset_keys:
+            shape = tuple(first[k].shape[1:]) if k in first else ()
+            self._keys[k] = (shape, np.dtype(np.float32), self.hdf5_cache_mode is not None)
+
+    def _load_cache(self) -> None:
+        """Read every cached key of every episode once into flat (total_steps, ...) tensors."""
+        cached = [k for k, (_, _, c) in self._keys.items() if c]
+        arrays = {k: np.empty((self.total_num_steps,) + self._keys[k][0], dtype=self._keys[k][1]) for k in cached}
+        if cached:
+            bar = tqdm(range(len(self.demo_names)), desc=f"loading {os.path.basename(self.hdf5_path)}",
+                       leave=False, disable=None)
+            for ep in bar:
+                s, e = int(self._ep_start[ep]), int(self._ep_start[ep] + self._ep_len[ep])
+                handles = self._episode_handles(ep)
+                for k in cached:
+                    self._checked_read(handles, ep, k, out=arrays[k][s:e])
+        self._cache = {k: torch.from_numpy(a) for k, a in arrays.items()}
+
+    def _checked_read(self, handles: dict, ep: int, key: str, rows=None, out=None) -> np.ndarray:
+        """Rows of one episode's key (all rows when `rows` is None), with shape and NaN checks.
+
+        out: optional contiguous (T, ...) array that receives the whole episode (no intermediate copy).
+        """
+        ds = handles[key]
+        demo = self.demo_names[ep]
+        if tuple(ds.shape[1:]) != self._keys[key][0]:
+            raise DatasetError(f"{self.hdf5_path}: {demo}: {key} has per-step shape {tuple(ds.shape[1:])} but "
+                               f"{self.demo_names[0]} has {self._keys[key][0]}")
+        if out is not None:
+            if ds.dtype == out.dtype:
+                ds.read_direct(out)
+            else:
+                out[...] = ds[()]
+            data = out
+        else:
+            data = ds[()] if rows is None else _read_rows(ds, rows)
+        scanned = key.startswith(("obs/", "next_obs/")) or key == K.ACTIONS
+        if scanned and data.dtype.kind == "f" and not np.isfinite(data).all():
+            raise DatasetError(f"{self.hdf5_path}: {demo}: {key} has NaN/inf values; fix: drop or repair "
+                               "that demo (e.g. leave it out of the filter key you train on)")
+        return data
+
+    def _setup_normalization(self, obs_stats, action_stats) -> None:
+        """Compute (or take) stats and normalise the cached arrays in place."""
+        self._norm: dict[str, dict] = {}  # flat key -> {"offset", "scale"} numpy float32
+        low_dim = [k for k in self.obs_keys if self._keys[f"obs/{k}"][1] != np.uint8]
+        self._obs_stats = None
+        if self.hdf5_normalize_obs or obs_stats is not None:
+            given = stats_to_numpy(obs_stats) or {}
+            if self.hdf5_normalize_obs:
+                missing = [k for k in low_dim if k not in given] if obs_stats is not None else []
+                if missing:
+                    raise DatasetError(f"obs_normalization_stats lack key(s) {missing} (have: {sorted(given)})")
+            self._obs_stats = {k: given[k] if k in given else gaussian_stats(self._full_array(f"obs/{k}"))
+                               for k in (low_dim if self.hdf5_normalize_obs else [k for k in low_dim if k in given])}
+            for k, stats in self._obs_stats.items():
+                self._check_stats_shape(k, stats, self.obs_key_shapes[k])
+                for sub in ("obs", "next_obs"):
+                    if f"{sub}/{k}" in self._keys:
+                        self._norm[f"{sub}/{k}"] = stats
+        self._action_stats = None
+        if action_stats is not None:
+            action_stats = stats_to_numpy(action_stats)
+            self._action_stats = action_stats.get(K.ACTIONS, action_stats)
+        elif self.action_normalization is not None:
+            fn = min_max_stats if self.action_normalization == "min_max" else gaussian_stats
+            self._action_stats = fn(self._full_array(K.ACTIONS))
+        if self._action_stats is not None:
+            self._check_stats_shape(K.ACTIONS, self._action_stats, self._action_shape)
+            if K.ACTIONS in self._keys:
+                self._norm[K.ACTIONS] = self._action_stats
+        for key, stats in self._norm.items():
+            if key in self._cache:
+                arr = self._cache[key].numpy()  # shares memory with the tensor: normalise in place
+                arr -= stats["offset"]
+                arr /= stats["scale"]
+
+    def _check_stats_shape(self, key, stats, shape) -> None:
+        if set(stats) != {"offset", "scale"}:
+            raise DatasetError(f"normalisation stats for '{key}' need exactly 'offset' and 'scale', "
+                               f"got {sorted(stats)}")
+        for name, v in stats.items():
+            try:
+                np.broadcast_to(v, shape)
+            except ValueError:
+                raise DatasetError(f"normalisation stats for '{key}': {name} has shape {np.shape(v)}, "
+                                   f"which does not fit the per-step shape {shape}") from None
+
+    def _full_array(self, key: str) -> np.ndarray:
+        """All steps of one key (unnormalised), (total_steps, ...), from the cache or read from the file."""
+        if key in self._cache:
+            return self._cache[key].numpy()
+        if key in self._keys:
+            parts = [self._checked_read(self._episode_handles(ep), ep, key) for ep in range(self.n_demos)]
+        else:  # e.g. action stats while actions are not a dataset key
+            parts = [fmt.read_episode(self._h5(), d, [], [key])[key] for d in self.demo_names]
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+    # ------------------------------------------------------------------------------------------
+    # file access (lazy, re-opened in each DataLoader worker process)
+
+    def _h5(self) -> h5py.File:
+        if self._file is None or self._file_pid != os.getpid():
+            self._file = fmt.open_file(self.hdf5_path, swmr=self.hdf5_use_swmr)
+            self._file_pid = os.getpid()
+            self._handles = {}
+        return self._file
+
+    def _episode_handles(self, ep: int) -> dict:
+        """{flat key: h5py.Dataset} of episode `ep`, e.g. "obs/pos", "next_obs/pos", "actions"."""
+        f = self._h5()
+        if ep not in self._handles:
+            nested = fmt.episode_datasets(f, self.demo_names[ep], self.obs_keys,
+                                          [k for k in self._keys if "/" not in k], self.load_next_obs)
+            flat = {}
+            for k, v in nested.items():
+                if isinstance(v, dict):
+                    flat.update({f"{k}/{kk}": ds for kk, ds in v.items()})
+                else:
+                    flat[k] = v
+            self._handles[ep] = flat
+        return self._handles[ep]
+
+    def close(self) -> None:
+        """Close the HDF5 file (it is re-opened on demand when a key is not cached)."""
+        if self._file is not None:
+            with contextlib.suppress(Exception):  # closing during interpreter shutdown may fail harmlessly
+                self._file.close()
+        self._file, self._file_pid, self._handles = None, None, {}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.update(_file=None, _file_pid=None, _handles={})  # h5py handles do not cross processes
+        return state
+
+    def __del__(self):
+        if getattr(self, "_file", None) is not None:
+            self.close()
+
+    # ------------------------------------------------------------------------------------------
+    # sampling
+
+    def __len__(self) -> int:
+        return len(self._sample_ep)
+
+    @property
+    def total_num_sequences(self) -> int:
+        return len(self)
+
+    @property
+    def n_demos(self) -> int:
+        return len(self.demo_names)
+
+    @property
+    def action_dim(self) -> int:
+        return int(np.prod(self._action_shape))
+
+    @property
+    def cached_nbytes(self) -> int:
+        """Bytes held by the in-memory data tensors (the index arrays are not counted)."""
+        return sum(t.numel() * t.element_size() for t in self._cache.values())
+
+    def get_obs_normalization_stats(self) -> dict | None:
+        """{obs key: {"offset", "scale"}} numpy float32, or None when obs are not normalised."""
+        return None if self._obs_stats is None else {k: dict(v) for k, v in self._obs_stats.items()}
+
+    def get_action_normalization_stats(self) -> dict | None:
+        """{"actions": {"offset", "scale"}} numpy float32, or None when actions are not normalised."""
+        return None if self._action_stats is None else {K.ACTIONS: dict(self._action_stats)}
+
+    def sample_location(self, index: int) -> tuple[str, int]:
+        """(demo name, step t) of sample `index`."""
+        return self.demo_names[int(self._sample_ep[index])], int(self._sample_t[index])
+
+    def get_batch(self, indices) -> dict:
+        """Samples `indices` (B,) as a batch: obs {k: (B, T, ...)}, actions (B, T, A), pad_mask (B, T), ..."""
+        idx = torch.as_tensor(np.asarray(indices) if isinstance(indices, list) else indices,
+                              dtype=torch.long).reshape(-1)  # (B,)
+        n = len(self)
+        if len(idx) and (int(idx.min()) < -n or int(idx.max()) >= n):
+            raise IndexError(f"sample index out of range for a dataset of {n} samples")
+        idx = torch.where(idx < 0, idx + n, idx)
+        ep = self._sample_ep[idx]  # (B,)
+        start, length = self._ep_start[ep], self._ep_len[ep]  # (B,), (B,)
+        local = self._sample_t[idx][:, None] + self._offsets[None, :]  # (B, T) step in episode, unclamped
+        real = (local >= 0) & (local < length[:, None])  # (B, T)
+        flat = start[:, None] + torch.minimum(local.clamp(min=0), length[:, None] - 1)  # (B, T) edge padding
+
+        batch = {K.OBS: {k: self._gather(f"obs/{k}", flat) for k in self.obs_keys}}
+        if self.load_next_obs:
+            batch[K.NEXT_OBS] = {k: self._gather(f"next_obs/{k}", flat) for k in self.obs_keys}
+        if self.goal_mode == "last":
+            last = start + length - 1  # (B,)
+            batch[K.GOAL_OBS] = {k: self._gather(f"obs/{k}", last) for k in self.obs_keys}  # (B, ...)
+        for k in self.dataset_keys:
+            batch[k] = self._gather(k, flat)
+        if self.get_pad_mask:
+            batch[K.PAD_MASK] = real
+        return batch
+
+    def _gather(self, key: str, flat: torch.Tensor) -> torch.Tensor:
+        """Steps `flat` (any shape) of one key -> (*flat.shape, *per-step shape)."""
+        if key in self._cache:
+            data = self._cache[key]  # (total_steps, ...)
+            return torch.index_select(data, 0, flat.reshape(-1)).reshape(flat.shape + data.shape[1:])
+        shape, dtype, _ = self._keys[key]
+        uniq, inverse = torch.unique(flat.reshape(-1), sorted=True, return_inverse=True)  # (U,), (numel,)
+        ep_of = torch.searchsorted(self._ep_start, uniq, right=True) - 1  # (U,)
+        out = np.empty((len(uniq),) + shape, dtype=dtype)  # (U, ...)
+        for ep in torch.unique(ep_of).tolist():
+            sel = (ep_of == ep).nonzero().reshape(-1)
+            rows = (uniq[sel] - self._ep_start[ep]).numpy()  # sorted, unique
+            out[sel.numpy()] = self._checked_read(self._episode_handles(ep), ep, key, rows)
+        if key in self._norm:
+            out = normalize(out, self._norm[key]).astype(np.float32, copy=False)
+        return torch.index_select(torch.from_numpy(out), 0, inverse).reshape(flat.shape + shape)
+
+    def __getitem__(self, index):
+        """One sample (a batch without the batch dim) for an int; a batch for an index array, list or slice."""
+        if isinstance(index, slice):
+            index = np.arange(len(self))[index]
+        if isinstance(index, (int, np.integer)) or (isinstance(index, torch.Tensor) and index.ndim == 0):
+            return _drop_batch_dim(self.get_batch(torch.tensor([int(index)])))
+        return self.get_batch(index)
+
+    def make_batch_sampler(self, batch_size: int, shuffle: bool = True, generator=None,
+                           drop_last: bool = True) -> BatchSampler:
+        """Sampler of index lists, for `DataLoader(ds, sampler=..., batch_size=None)` (vectorised batches)."""
+        if drop_last and len(self) < batch_size:
+            raise DatasetError(f"{self.hdf5_path}: {len(self)} samples is fewer than batch_size={batch_size}; "
+                               "fix: lower the batch size or use more demos")
+        base = RandomSampler(self, generator=generator) if shuffle else SequentialSampler(self)
+        return BatchSampler(base, batch_size, drop_last)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(path={self.hdf5_path!r}, filter_key={self.filter_by_attribute!r}, "
+                f"demos={self.n_demos}, samples={len(self)}, steps={self.total_num_steps}, "
+                f"seq_length={self.seq_length}, frame_stack={self.frame_stack}, "
+                f"pad_seq_length={self.pad_seq_length}, pad_frame_stack={self.pad_frame_stack}, "
+                f"goal_mode={self.goal_mode!r}, cache_mode={self.hdf5_cache_mode!r}, "
+                f"obs_keys={self.obs_keys}, dataset_keys={list(self.dataset_keys)})")
+
+
+def make_dataloader(dataset: SequenceDataset, batch_size: int, num_workers: int = 0, shuffle: bool = True,
+                    seed: int | None = None, drop_last: bool = True, **loader_kwargs) -> DataLoader:
+    """DataLoader yielding vectorised batches: each worker gathers a whole batch with one `get_batch`."""
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    sampler = dataset.make_batch_sampler(batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
+    loader_kwargs.setdefault("persistent_workers", num_workers > 0)
+    return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers, **loader_kwargs)
+
+
+def _read_rows(ds: h5py.Dataset, rows: np.ndarray, max_gap: int = 16) -> np.ndarray:
+    """ds[rows] for sorted unique rows, read as a few contiguous slices.
+
+    h5py point selections of scattered rows are orders of magnitude slower than slices, so rows closer than
+    `max_gap` are read as one slice (a window is a contiguous run) and the wanted rows picked from it.
+    """
+    breaks = np.flatnonzero(np.diff(rows) > max_gap) + 1
+    parts = []
+    for run in np.split(rows, breaks):
+        lo, hi = int(run[0]), int(run[-1]) + 1
+        parts.append(ds[lo:hi][run - lo])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _drop_batch_dim(batch: dict) -> dict:
+    return {k: (_drop_batch_dim(v) if isinstance(v, dict) else v[0]) for k, v in batch.items()}

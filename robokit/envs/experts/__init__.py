@@ -1,0 +1,47 @@
+"""Scripted experts that generate demonstrations for the reference tasks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robokit.envs.experts.base import Expert
+from robokit.envs.experts.episodes import Episode, expert_success_rate, run_expert_episode
+from robokit.envs.experts.fetch import FetchPickAndPlaceExpert, FetchPushExpert, FetchReachExpert
+from robokit.errors import UserError
+
+EXPERTS: dict[str, type[Expert]] = {
+    "FetchReach": FetchReachExpert,
+    "FetchPush": FetchPushExpert,
+    "FetchPickAndPlace": FetchPickAndPlaceExpert,
+}
+
+
+def _task_family(env_name: str) -> str:
+    """"FetchPushDense-v4" -> "FetchPush": the id without version and reward-type suffix."""
+    family = env_name.split("-v")[0]
+    return family.removesuffix("Dense")
+
+
+def has_expert(env_name: str) -> bool:
+    """Whether `make_expert(env_name)` has a scripted expert for this task."""
+    return _task_family(env_name) in EXPERTS
+
+
+def make_expert(env_name: str, noise_std: float = 0.0, rng: np.random.Generator | None = None) -> Expert:
+    """The scripted expert for `env_name` (any version / reward type of a supported task family)."""
+    family = _task_family(env_name)
+    if family not in EXPERTS:
+        known = ", ".join(f"{name}-v4" for name in EXPERTS)
+        raise UserError(f"no scripted expert for '{env_name}'; experts exist for: {known}")
+    return EXPERTS[family](noise_std=noise_std, rng=rng)
+
+
+__all__ = [
+    "EXPERTS",
+    "Episode",
+    "Expert",
+    "expert_success_rate",
+    "has_expert",
+    "make_expert",
+    "run_expert_episode",
+]

@@ -1,0 +1,123 @@
+"""Checkpoints: self-describing dicts of tensors and plain data, loadable with `torch.load(weights_only=True)`.
+
+Layout:
+    format_version, algo_name, config (plain dict), shape_metadata {all_shapes, ac_dim, all_obs_keys},
+    env_metadata (the dataset's env_args), obs_normalization_stats, action_normalization_stats
+    ({key: {"offset", "scale"}} tensors, or None), model (network state dict), optimizer_state,
+    train_state {epoch, step, best_valid_loss, best_success_rate, best_return}.
+Files are written to a temporary name and renamed, so an interrupted save never leaves a broken checkpoint.
+"""
+
+import os
+from pathlib import Path
+
+import torch
+
+import robokit
+from robokit.algo import RolloutPolicy, algo_factory
+from robokit.config import config_factory
+from robokit.envs import create_env
+from robokit.errors import CheckpointError
+from robokit.utils.device import get_torch_device
+from robokit.utils.normalization import stats_to_numpy, stats_to_tensors
+
+FORMAT_VERSION = 1
+
+
+def build_checkpoint(algo, config, shape_metadata: dict, env_metadata: dict | None, obs_normalization_stats=None,
+                     action_normalization_stats=None, train_state: dict | None = None) -> dict:
+    """Everything needed to rebuild `algo` for deployment or to resume training."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "robokit_version": robokit.__version__,
+        "algo_name": config.algo_name,
+        "config": config.to_dict(),
+        "shape_metadata": shape_metadata,
+        "env_metadata": env_metadata,
+        "obs_normalization_stats": stats_to_tensors(obs_normalization_stats),
+        "action_normalization_stats": stats_to_tensors(action_normalization_stats),
+        "model": algo.serialize(),
+        "optimizer_state": algo.optimizer_state(),
+        "train_state": dict(train_state or {}),
+    }
+
+
+def save_checkpoint(ckpt: dict, path: str | os.PathLike) -> None:
+    """Write atomically: to `<path>.tmp`, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint with `weights_only=True`; a missing or foreign file is a CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt / non-torch files
+        raise CheckpointError(f"{path} is not a readable robokit checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or "format_version" not in ckpt:
+        raise CheckpointError(f"{path} is not a robokit checkpoint (no format_version)")
+    if ckpt["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {ckpt['format_version']}, newer than this robokit reads "
+            f"({FORMAT_VERSION}); upgrade robokit"
+        )
+    return ckpt
+
+
+def maybe_dict_from_checkpoint(ckpt_path=None, ckpt_dict=None) -> dict:
+    if ckpt_dict is not None:
+        return ckpt_dict
+    if ckpt_path is None:
+        raise ValueError("pass ckpt_path or ckpt_dict")
+    return load_checkpoint(ckpt_path)
+
+
+def config_from_checkpoint(ckpt_dict: dict):
+    return config_factory(ckpt_dict["algo_name"], dic=ckpt_dict["config"])
+
+
+def algo_from_checkpoint(ckpt_dict: dict, device=None):
+    """Rebuild the Algo with its weights (and optimiser state, for resuming)."""
+    config = config_from_checkpoint(ckpt_dict)
+    device = torch.device(device) if device is not None else get_torch_device(config.train.cuda)
+    shapes = ckpt_dict["shape_metadata"]
+    algo = algo_factory(
+        ckpt_dict["algo_name"],
+        config,
+        obs_key_shapes={k: tuple(v) for k, v in shapes["all_shapes"].items()},
+        ac_dim=shapes["ac_dim"],
+        device=device,
+    )
+    algo.deserialize(ckpt_dict["model"])
+    return algo
+
+
+def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=False):
+    """Load a trained policy: returns `(RolloutPolicy, ckpt_dict)`, the policy in evaluation mode."""
+    ckpt_dict = maybe_dict_from_checkpoint(ckpt_path, ckpt_dict)
+    algo = algo_from_checkpoint(ckpt_dict, device)
+    algo.set_eval()
+    policy = RolloutPolicy(
+        algo,
+        obs_normalization_stats=stats_to_numpy(ckpt_dict.get("obs_normalization_stats")),
+        action_normalization_stats=stats_to_numpy(ckpt_dict.get("action_normalization_stats")),
+    )
+    if verbose:
+        print(f"loaded {ckpt_dict['algo_name']} policy ({type(algo).__name__}) on {algo.device}")
+    return policy, ckpt_dict
+
+
+def env_from_checkpoint(ckpt_path=None, ckpt_dict=None, env_name=None, render_offscreen=False, **env_kwargs):
+    """The environment the checkpoint's policy was trained for: returns `(env, ckpt_dict)`."""
+    ckpt_dict = maybe_dict_from_checkpoint(ckpt_path, ckpt_dict)
+    env_meta = ckpt_dict.get("env_metadata")
+    if not env_meta:
+        raise CheckpointError("the checkpoint has no env metadata; create the environment yourself")
+    env = create_env(env_meta, render_offscreen=render_offscreen, env_name=env_name, **env_kwargs)
+    return env, ckpt_dict

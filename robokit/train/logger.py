@@ -1,0 +1,40 @@
+"""Run logging: a text log, TensorBoard scalars (tensorboardX) and terminal lines that keep tqdm bars intact."""
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+
+class RunLogger:
+    """Writes `<log_dir>/log.txt` and TensorBoard event files under `<log_dir>/tb`."""
+
+    def __init__(self, log_dir: str | Path, log_tb: bool = True, log_txt: bool = True, quiet: bool = False):
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.quiet = quiet
+        self._txt = open(self.log_dir / "log.txt", "a", encoding="utf-8") if log_txt else None
+        self._tb = None
+        if log_tb:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.log_dir / "tb"), flush_secs=10)
+
+    def print(self, message: str) -> None:
+        if not self.quiet:
+            tqdm.write(message)
+        if self._txt is not None:
+            self._txt.write(message + "\n")
+            self._txt.flush()
+
+    def scalars(self, prefix: str, values: dict, step: int) -> None:
+        """Log {name: float} as `<prefix>/<name>` at `step`."""
+        if self._tb is None:
+            return
+        for name, value in values.items():
+            self._tb.add_scalar(f"{prefix}/{name}", value, step)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+        if self._txt is not None:
+            self._txt.close()

@@ -1,0 +1,280 @@
+"""The offline training loop: robomimic's train.py as one flat function.
+
+train(config) validates every input first (config, dataset, environment) and writes nothing until they pass.
+A run then writes `<output_dir>/<experiment.name>/<timestamp>/` with
+    config.json        the full config of the run
+    logs/log.txt       the terminal output;  logs/tb/  TensorBoard event files
+    models/*.pth       last.pth, model_epoch_<N>.pth, model_best_{validation,success_rate,return}.pth
+    videos/*.mp4       rollout videos
+"""
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from robokit.algo import RolloutPolicy, algo_factory
+from robokit.algo.registry import algo_class_for_config
+from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
+from robokit.envs import create_env
+from robokit.errors import ConfigError, DatasetError
+from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_checkpoint
+from robokit.train.logger import RunLogger
+from robokit.train.rollouts import rollout_with_stats
+from robokit.utils.device import get_torch_device
+
+
+@dataclass
+class TrainState:
+    """Progress and best scores, saved in every checkpoint."""
+
+    epoch: int = 0
+    step: int = 0
+    best_valid_loss: float = math.inf
+    best_success_rate: float = -1.0
+    best_return: float = -math.inf
+    last_rollout: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_valid_loss": self.best_valid_loss,
+            "best_success_rate": self.best_success_rate,
+            "best_return": self.best_return,
+        }
+
+
+def apply_debug_settings(config) -> None:
+    """A tiny version of the whole run: 2 epochs of 3 steps, 2 short rollouts, a checkpoint each epoch."""
+    exp = config.experiment
+    exp.epoch_every_n_steps = 3
+    exp.validation_epoch_every_n_steps = 3
+    exp.save.every_n_epochs = 1
+    exp.rollout.n = 2
+    exp.rollout.horizon = 10
+    exp.rollout.rate = 1
+    exp.rollout.warmstart = 0
+    config.train.num_epochs = 2
+
+
+# ----- data -----
+def dataset_kwargs(config) -> dict:
+    """SequenceDataset arguments from the config's train section."""
+    train = config.train
+    action_config = (train.action_config or {}).get("actions", {}) or {}
+    return dict(
+        obs_keys=config.all_obs_keys,
+        dataset_keys=train.dataset_keys,
+        frame_stack=train.frame_stack,
+        seq_length=train.seq_length,
+        pad_frame_stack=train.pad_frame_stack,
+        pad_seq_length=train.pad_seq_length,
+        goal_mode=train.goal_mode,
+        hdf5_cache_mode=train.hdf5_cache_mode,
+        hdf5_use_swmr=train.hdf5_use_swmr,
+        hdf5_normalize_obs=train.hdf5_normalize_obs,
+        load_next_obs=train.hdf5_load_next_obs,
+        action_normalization=action_config.get("normalization"),
+    )
+
+
+def load_datasets(config, dataset_path) -> tuple[SequenceDataset, SequenceDataset | None]:
+    """Training and (when experiment.validate) validation datasets; validation reuses training's statistics."""
+    train_key = config.train.hdf5_filter_key
+    valid_key = None
+    if config.experiment.validate:
+        available = list_filter_keys(dataset_path)
+        train_key = train_key or "train"
+        valid_key = config.train.hdf5_validation_filter_key or "valid"
+        missing = [k for k in (train_key, valid_key) if k not in available]
+        if missing:
+            raise DatasetError(
+                f"{dataset_path}: experiment.validate needs masks {missing} (the file has {available or 'none'}); "
+                f"fix: python scripts/split_train_val.py --dataset {dataset_path}, or --set experiment.validate=false"
+            )
+    kwargs = dataset_kwargs(config)
+    train_ds = SequenceDataset(dataset_path, filter_by_attribute=train_key, **kwargs)
+    valid_ds = None
+    if valid_key is not None:
+        valid_ds = SequenceDataset(
+            dataset_path, filter_by_attribute=valid_key,
+            obs_normalization_stats=train_ds.get_obs_normalization_stats(),
+            action_normalization_stats=train_ds.get_action_normalization_stats(), **kwargs,
+        )
+    return train_ds, valid_ds
+
+
+def batch_stream(dataset: SequenceDataset, batch_size: int, num_workers: int, seed: int):
+    """Endless iterator of shuffled batches (each pass over the sampler reshuffles)."""
+    loader = make_dataloader(dataset, min(batch_size, len(dataset)), num_workers=num_workers, seed=seed)
+    while True:
+        yield from loader
+
+
+def steps_per_epoch(n_steps: int | None, dataset: SequenceDataset, batch_size: int) -> int:
+    return n_steps if n_steps is not None else max(len(dataset) // batch_size, 1)
+
+
+def run_epoch(algo, batches, num_steps: int, epoch: int, validate: bool = False, progress: bool = True) -> dict:
+    """`num_steps` batches through `train_on_batch`; returns the mean of each logged value."""
+    logs = defaultdict(list)
+    desc = f"epoch {epoch} " + ("valid" if validate else "train")
+    for _ in tqdm(range(num_steps), desc=desc, unit="step", leave=False, disable=not progress, mininterval=0.5):
+        batch = algo.process_batch_for_training(next(batches))
+        info = algo.train_on_batch(batch, epoch, validate=validate)
+        for key, value in algo.log_info(info).items():
+            logs[key].append(value)
+    return {key: float(np.mean(values)) for key, values in logs.items()}
+
+
+# ----- environment -----
+def env_args_for_run(config, dataset_env_args: dict) -> dict:
+    """The dataset's env_args with `experiment.env` and `experiment.env_meta_update_dict` applied."""
+    env_args = dict(dataset_env_args)
+    env_args["env_kwargs"] = dict(env_args.get("env_kwargs", {}))
+    if config.experiment.env:
+        env_args["env_name"] = config.experiment.env
+    update = dict(config.experiment.env_meta_update_dict or {})
+    env_args["env_kwargs"].update(update.pop("env_kwargs", {}))
+    env_args.update(update)
+    return env_args
+
+
+# ----- the run -----
+def create_run_dir(config, output_dir=None) -> Path:
+    base = Path(output_dir or config.train.output_dir) / config.experiment.name
+    root = base / datetime.now().strftime("%Y%m%d_%H%M%S_%f")
+    for sub in ("logs", "models", "videos"):
+        (root / sub).mkdir(parents=True, exist_ok=False)
+    return root
+
+
+def train(config, dataset_path=None, output_dir=None, device=None, debug: bool = False, progress: bool = True) -> Path:
+    """Train `config`'s algorithm on its dataset; returns the run folder."""
+    if debug:
+        apply_debug_settings(config)
+    config.validate()
+    algo_class_for_config(config)  # impossible algorithm combinations fail before any work
+    dataset_path = dataset_path or config.train.data
+    if not dataset_path:
+        raise ConfigError("no dataset given: pass --dataset PATH or set train.data")
+    dataset_path = str(Path(dataset_path).expanduser())
+    config.train.data = dataset_path
+    check_dataset(dataset_path, obs_keys=config.all_obs_keys, dataset_keys=config.train.dataset_keys)
+    train_ds, valid_ds = load_datasets(config, dataset_path)
+    env_args = env_args_for_run(config, train_ds.env_args)
+    rollout_cfg = config.experiment.rollout
+    env = create_env(env_args, render_offscreen=config.experiment.render_video) if rollout_cfg.enabled else None
+
+    torch.manual_seed(config.train.seed)
+    np.random.seed(config.train.seed)
+    device = torch.device(device) if device is not None else get_torch_device(config.train.cuda)
+    shape_metadata = {
+        "all_shapes": {k: list(v) for k, v in train_ds.obs_key_shapes.items()},
+        "ac_dim": train_ds.action_dim,
+        "all_obs_keys": list(config.all_obs_keys),
+    }
+    algo = algo_factory(config.algo_name, config, obs_key_shapes=train_ds.obs_key_shapes,
+                        ac_dim=train_ds.action_dim, device=device)
+    if config.experiment.ckpt_path:
+        algo.deserialize(load_checkpoint(config.experiment.ckpt_path)["model"])
+
+    run_dir = create_run_dir(config, output_dir)
+    config.dump(run_dir / "config.json")
+    log = RunLogger(run_dir / "logs", log_tb=config.experiment.logging.log_tb,
+                    log_txt=config.experiment.logging.terminal_output_to_txt)
+    log.print(f"run folder: {run_dir}")
+    log.print(f"train: {train_ds}")
+    if valid_ds is not None:
+        log.print(f"valid: {valid_ds}")
+    log.print(repr(algo))
+
+    def checkpoint(name: str, state: TrainState) -> None:
+        ckpt = build_checkpoint(algo, config, shape_metadata, env_args, train_ds.get_obs_normalization_stats(),
+                                train_ds.get_action_normalization_stats(), state.as_dict())
+        save_checkpoint(ckpt, run_dir / "models" / f"{name}.pth")
+
+    batch_size = config.train.batch_size
+    train_batches = batch_stream(train_ds, batch_size, config.train.num_data_workers, config.train.seed)
+    valid_batches = batch_stream(valid_ds, batch_size, 0, config.train.seed) if valid_ds is not None else None
+    n_train = steps_per_epoch(config.experiment.epoch_every_n_steps, train_ds, batch_size)
+    save_cfg = config.experiment.save
+    state = TrainState()
+    last_time_save = time.time()
+    try:
+        for epoch in range(1, config.train.num_epochs + 1):
+            state.epoch = epoch
+            started = time.perf_counter()
+            algo.set_train()
+            train_log = run_epoch(algo, train_batches, n_train, epoch, progress=progress)
+            state.step += n_train
+            step_rate = n_train / (time.perf_counter() - started)
+            log.scalars("Train", {**train_log, "Steps_per_second": step_rate}, epoch)
+            line = f"epoch {epoch}/{config.train.num_epochs} | loss {train_log['Loss']:.4f} | {step_rate:.0f} steps/s"
+            saves: list[str] = []
+
+            if valid_batches is not None:
+                algo.set_eval()
+                n_valid = steps_per_epoch(config.experiment.validation_epoch_every_n_steps, valid_ds, batch_size)
+                valid_log = run_epoch(algo, valid_batches, n_valid, epoch, validate=True, progress=progress)
+                log.scalars("Valid", valid_log, epoch)
+                line += f" | valid {valid_log['Loss']:.4f}"
+                if valid_log["Loss"] < state.best_valid_loss:
+                    state.best_valid_loss = valid_log["Loss"]
+                    if save_cfg.on_best_validation:
+                        saves.append("model_best_validation")
+
+            video_path = None
+            if env is not None and epoch > rollout_cfg.warmstart and epoch % rollout_cfg.rate == 0:
+                policy = make_rollout_policy(algo, train_ds)
+                if config.experiment.render_video:
+                    video_path = run_dir / "videos" / f"epoch_{epoch}.mp4"
+                stats = rollout_with_stats(
+                    policy, env, rollout_cfg.n, rollout_cfg.horizon, rollout_cfg.terminate_on_success,
+                    seed=config.train.seed * 100_000 + epoch * 1000, video_path=video_path,
+                    video_skip=config.experiment.video_skip, progress=progress,
+                )
+                summary = {k: v for k, v in stats.items() if k != "episodes"}
+                log.scalars(f"Rollout/{env.name}", summary, epoch)
+                line += f" | success {stats['Success_Rate']:.2f} | return {stats['Return']:.2f}"
+                if stats["Success_Rate"] > state.best_success_rate:
+                    state.best_success_rate = stats["Success_Rate"]
+                    if save_cfg.on_best_rollout_success_rate:
+                        saves.append("model_best_success_rate")
+                if stats["Return"] > state.best_return:
+                    state.best_return = stats["Return"]
+                    if save_cfg.on_best_rollout_return:
+                        saves.append("model_best_return")
+
+            if save_cfg.enabled:
+                periodic = save_cfg.every_n_epochs is not None and epoch % save_cfg.every_n_epochs == 0
+                timed = save_cfg.every_n_seconds is not None and time.time() - last_time_save > save_cfg.every_n_seconds
+                if periodic or timed or epoch in save_cfg.epochs:
+                    saves.append(f"model_epoch_{epoch}")
+                    last_time_save = time.time()
+                for name in saves:
+                    checkpoint(name, state)
+                checkpoint("last", state)
+            if video_path is not None and not saves and not config.experiment.keep_all_videos:
+                video_path.unlink(missing_ok=True)
+            if saves:
+                line += f" | saved {', '.join(saves)}"
+            log.print(line)
+            algo.on_epoch_end(epoch)
+    finally:
+        log.close()
+        if env is not None:
+            env.close()
+    return run_dir
+
+
+def make_rollout_policy(algo, dataset: SequenceDataset) -> RolloutPolicy:
+    """Deploy `algo` with the dataset's normalisation statistics."""
+    return RolloutPolicy(algo, dataset.get_obs_normalization_stats(), dataset.get_action_normalization_stats())

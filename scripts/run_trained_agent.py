@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+"""Roll out a trained policy: success rate and mean return, optional video and rollout dataset.
+
+    python scripts/run_trained_agent.py --agent runs/bc/.../models/last.pth --n_rollouts 50 --horizon 50 \
+        --video_path rollouts.mp4 --dataset_path rollouts.hdf5 --seed 0
+"""
+
+import argparse
+import json
+
+from robokit.utils.cli import run_script
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agent", required=True, help="checkpoint (.pth) to evaluate")
+    parser.add_argument("--n_rollouts", type=int, default=27, help="number of episodes")
+    parser.add_argument("--horizon", type=int, default=None, help="max steps per episode (default: the run's)")
+    parser.add_argument("--env", default=None, help="override the environment id stored in the checkpoint")
+    parser.add_argument("--video_path", default=None, help="write all episodes to this MP4")
+    parser.add_argument("--video_skip", type=int, default=5, help="record every n-th frame")
+    parser.add_argument("--camera_size", type=int, default=256, help="video frame height and width")
+    parser.add_argument("--dataset_path", default=None, help="record the rollouts as an HDF5 dataset here")
+    parser.add_argument("--seed", type=int, default=0, help="episode i is seeded with seed + i")
+    parser.add_argument("--no_terminate_on_success", action="store_true", help="run to the horizon after success")
+    parser.add_argument("--device", default=None, help="torch device (default: the checkpoint's preference)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    from contextlib import nullcontext
+    from pathlib import Path
+
+    from robokit.data import DatasetWriter
+    from robokit.errors import UserError
+    from robokit.train.checkpoint import env_from_checkpoint, policy_from_checkpoint
+    from robokit.train.rollouts import rollout_with_stats
+
+    if args.n_rollouts < 1:
+        raise UserError(f"--n_rollouts must be at least 1, got {args.n_rollouts}")
+    for out in (args.video_path, args.dataset_path):
+        if out is not None and not Path(out).parent.resolve().is_dir():
+            raise UserError(f"output folder does not exist: {Path(out).parent}")
+    if args.dataset_path is not None and Path(args.dataset_path).exists():
+        raise UserError(f"{args.dataset_path} already exists; choose another --dataset_path")
+
+    policy, ckpt = policy_from_checkpoint(ckpt_path=args.agent, device=args.device)
+    env, _ = env_from_checkpoint(ckpt_dict=ckpt, env_name=args.env, render_offscreen=args.video_path is not None)
+    horizon = args.horizon or ckpt["config"]["experiment"]["rollout"]["horizon"]
+    recording = DatasetWriter(args.dataset_path, env_args=env.serialize()) if args.dataset_path else nullcontext()
+    with recording as writer:  # an interrupted run leaves no partial dataset behind
+        stats = rollout_with_stats(
+            policy, env, args.n_rollouts, horizon, terminate_on_success=not args.no_terminate_on_success,
+            seed=args.seed, video_path=args.video_path, video_skip=args.video_skip,
+            episode_callback=(lambda episode: writer.add_episode(**episode)) if writer is not None else None,
+        )
+    env.close()
+    summary = {k: v for k, v in stats.items() if k != "episodes"}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{env.name}: success rate {summary['Success_Rate']:.3f} ({summary['Num_Success']}/{args.n_rollouts}), "
+              f"mean return {summary['Return']:.3f}, mean horizon {summary['Horizon']:.1f}")
+        if args.video_path:
+            print(f"video: {args.video_path}")
+        if args.dataset_path:
+            print(f"rollouts dataset: {args.dataset_path}")
+
+
+if __name__ == "__main__":
+    run_script(main)

@@ -1,0 +1,26 @@
+"""The examples run as a user would run them, and their policies act."""
+
+from pathlib import Path
+
+from script_runner import run_script
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_simple_config():
+    result = run_script(str(EXAMPLES / "simple_config.py"), check=True)
+    assert "saved and reloaded bc_rnn_gmm.json: identical" in result.stdout
+    assert "did you mean 'train.batch_size'" in result.stdout
+
+
+def test_simple_train_loop(tmp_path):
+    result = run_script(str(EXAMPLES / "simple_train_loop.py"), "--epochs", "2", "--steps", "30", "--rollouts", "3",
+                        cwd=tmp_path, check=True)
+    losses = [float(line.split("loss ")[1]) for line in result.stdout.splitlines() if line.startswith("epoch")]
+    assert len(losses) == 2 and losses[1] < losses[0]
+    assert "success rate" in result.stdout
+
+
+def test_add_new_algo(tmp_path):
+    result = run_script(str(EXAMPLES / "add_new_algo.py"), "--epochs", "2", "--steps", "30", cwd=tmp_path, check=True)
+    assert "BCEnsemble: success rate" in result.stdout

@@ -4,7 +4,8 @@ The public entry points:
 
 - `robokit.config.config_factory` builds a typed config for an algorithm;
 - `robokit.algo.algo_factory` builds an `Algo` from a config;
-- `robokit.policy_from_checkpoint` reloads a trained policy as a `RolloutPolicy`.
+- `robokit.policy_from_checkpoint` reloads a trained policy as a `RolloutPolicy`;
+- `robokit.env_from_checkpoint` makes the environment it was trained for.
 """
 
 __version__ = "0.1.0"
@@ -17,4 +18,12 @@ def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=
     return _load(ckpt_path=ckpt_path, ckpt_dict=ckpt_dict, device=device, verbose=verbose)
 
 
-__all__ = ["policy_from_checkpoint", "__version__"]
+def env_from_checkpoint(ckpt_path=None, ckpt_dict=None, env_name=None, render_offscreen=False, **env_kwargs):
+    """The environment a checkpoint's policy was trained for: `(EnvBase, ckpt_dict)`; see `robokit.train.checkpoint`."""
+    from robokit.train.checkpoint import env_from_checkpoint as _env
+
+    return _env(ckpt_path=ckpt_path, ckpt_dict=ckpt_dict, env_name=env_name, render_offscreen=render_offscreen,
+                **env_kwargs)
+
+
+__all__ = ["policy_from_checkpoint", "env_from_checkpoint", "__version__"]

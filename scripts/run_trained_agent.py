@@ -53,7 +53,7 @@ def main() -> None:
     with recording as writer:  # an interrupted run leaves no partial dataset behind
         stats = rollout_with_stats(
             policy, env, args.n_rollouts, horizon, terminate_on_success=not args.no_terminate_on_success,
-            seed=args.seed, video_path=args.video_path, video_skip=args.video_skip,
+            seed=args.seed, video_path=args.video_path, video_skip=args.video_skip, video_size=args.camera_size,
             episode_callback=(lambda episode: writer.add_episode(**episode)) if writer is not None else None,
         )
     env.close()

@@ -102,6 +102,13 @@ class BaseConfig(Section):
         """Plain JSON-safe data, starting with `"algo_name"`."""
         return {"algo_name": self.algo_name, **super().to_dict()}
 
+    @classmethod
+    def json_schema(cls) -> dict:
+        """JSON Schema of the whole config, `algo_name` included (see robokit.config.schema)."""
+        from robokit.config.schema import config_schema
+
+        return config_schema(cls)
+
     def to_json(self) -> str:
         """Pretty JSON text (indent 4, trailing newline), as written by `dump`."""
         return json.dumps(self.to_dict(), indent=4) + "\n"
@@ -147,3 +154,8 @@ class BaseConfig(Section):
     def use_goals(self) -> bool:
         """Whether the policy is goal-conditioned (any goal keys listed)."""
         return any(self.obs_keys_by_modality("goal").values())
+
+    def observation_sections(self) -> list[ObservationConfig]:
+        """Every observation section (modalities + encoders) of the config: one, except for hierarchical
+        algorithms whose parts each have their own (HBC: observation.planner and observation.actor)."""
+        return [self.observation]

@@ -41,6 +41,13 @@ class BCAlgoConfig(AlgoConfig):
     transformer: TransformerConfig = param(TransformerConfig(), "transformer policy (BC-Transformer)")
 
 
+# observation keys of a Fetch image dataset (generate_dataset.py --camera-size N --obs-slice ...)
+_FETCH_IMAGE_OBS = [
+    'observation.modalities.obs.rgb=["external_camera_0_image"]',
+    'observation.modalities.obs.low_dim=["robot0_eef_pos", "robot0_gripper_qpos", "desired_goal"]',
+]
+
+
 class BCConfig(BaseConfig):
     """Behavioural cloning."""
 
@@ -63,6 +70,34 @@ class BCConfig(BaseConfig):
             "algo.optim_params.policy.regularization.L2=0.01",
             "algo.optim_params.policy.learning_rate.scheduler_type=linear",
             "algo.optim_params.policy.learning_rate.epoch_schedule=[100]",
+        ],
+        # BC from one Fetch camera (64x64, generate_dataset.py --camera-size 64) + proprioception + goal, with a
+        # small ResNet that trains on a CPU (see datasets/README.md, fetch_push_image)
+        "bc_image": [
+            "experiment.name=bc_image",
+            *_FETCH_IMAGE_OBS,
+            "observation.encoder.rgb.core_kwargs.backbone_class=ResNetConv",
+            'observation.encoder.rgb.core_kwargs.backbone_kwargs={"channels": [32, 64], "blocks": 1}',
+            "observation.encoder.rgb.obs_randomizer_class=CropRandomizer",
+            'observation.encoder.rgb.obs_randomizer_kwargs={"crop_height": 58, "crop_width": 58}',
+            "train.batch_size=32",
+            "train.hdf5_normalize_obs=true",
+            "algo.actor_layer_dims=[512, 512]",
+            "algo.optim_params.policy.learning_rate.initial=0.001",
+        ],
+        # robomimic's image BC-RNN (ResNet-18 + spatial softmax, 76x76 crops of 84x84 images, GMM head)
+        "bc_rnn_image": [
+            "experiment.name=bc_rnn_image",
+            *_FETCH_IMAGE_OBS,
+            "observation.encoder.rgb.obs_randomizer_class=CropRandomizer",
+            'observation.encoder.rgb.obs_randomizer_kwargs={"crop_height": 76, "crop_width": 76}',
+            "algo.rnn.enabled=true",
+            "algo.rnn.horizon=10",
+            "algo.rnn.hidden_dim=1000",
+            "train.seq_length=10",
+            "train.batch_size=16",
+            "algo.gmm.enabled=true",
+            "algo.actor_layer_dims=[]",
         ],
     }
     UNSUPPORTED_KEYS = BaseConfig.UNSUPPORTED_KEYS + (

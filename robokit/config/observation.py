@@ -1,5 +1,7 @@
 """`config.observation`: which observation keys the networks see, by modality, and how each is encoded."""
 
+from typing import Any
+
 from robokit.config.section import Section, param
 from robokit.errors import ConfigError
 
@@ -11,8 +13,8 @@ class ModalityKeysConfig(Section):
     """Observation keys of one group (obs or goal), by modality."""
 
     low_dim: list[str] = param([], "flat vector observations (positions, velocities, goals)")
-    rgb: list[str] = param([], "colour images, (H, W, 3) uint8 in the dataset")
-    depth: list[str] = param([], "depth images, (H, W, 1)")
+    rgb: list[str] = param([], "colour images, (H, W, 3) uint8 in the dataset, e.g. external_camera_0_image")
+    depth: list[str] = param([], "depth images, (H, W, 1) uint8 in the dataset, e.g. external_camera_0_depth")
     scan: list[str] = param([], "1-D range scans")
 
 
@@ -26,20 +28,54 @@ class ModalitiesConfig(Section):
 
 
 class EncoderConfig(Section):
-    """Encoder of one modality: a core network and an optional randomiser (data augmentation)."""
+    """Encoder of one modality: a core network and optional randomisers (data augmentation).
 
-    core_class: str | None = param(None, "encoder network class (null: use the raw, flattened input)")
+    Class names are checked against robokit.models (CORES, BACKBONES, POOLS, RANDOMIZERS) before training.
+    obs_randomizer_class is null, one name, or a list of names applied in order; obs_randomizer_kwargs is then
+    a dict, or a list of dicts (one per name), or one dict shared by the names (each takes the keys it knows).
+    """
+
+    core_class: str | None = param(None, "encoder network class: VisualCore, ScanCore (null: the raw input, flattened)")
     core_kwargs: dict = param({}, "keyword arguments of core_class")
-    obs_randomizer_class: str | None = param(None, "augmentation class, e.g. CropRandomizer (null: none)")
-    obs_randomizer_kwargs: dict = param({}, "keyword arguments of obs_randomizer_class")
+    obs_randomizer_class: Any = param(
+        None, "augmentation: null, a class name (CropRandomizer, ColorRandomizer, GaussianNoiseRandomizer) or a list"
+    )
+    obs_randomizer_kwargs: Any = param({}, "keyword arguments of the randomizer(s): a dict, or a list of dicts")
+
+    def check(self) -> None:
+        names, kwargs = self.obs_randomizer_class, self.obs_randomizer_kwargs
+        if not (names is None or isinstance(names, str) or
+                (isinstance(names, list) and all(isinstance(n, str) for n in names))):
+            raise ConfigError(f"config key '{self.key_path('obs_randomizer_class')}' must be null, a class name or "
+                              f"a list of class names, got {names!r}")
+        if not (isinstance(kwargs, dict) or (isinstance(kwargs, list) and all(isinstance(k, dict) for k in kwargs))):
+            raise ConfigError(f"config key '{self.key_path('obs_randomizer_kwargs')}' must be a dict or a list of "
+                              f"dicts, got {kwargs!r}")
+        if isinstance(kwargs, list) and not (isinstance(names, list) and len(names) == len(kwargs)):
+            raise ConfigError(f"config key '{self.key_path('obs_randomizer_kwargs')}' is a list of {len(kwargs)} "
+                              f"dicts, so obs_randomizer_class must be a list of as many class names")
+
+
+# robomimic's default image encoder: ResNet-18 trunk, 32 spatial-softmax keypoints, 64 features
+_VISUAL_CORE_KWARGS = {
+    "feature_dimension": 64,
+    "flatten": True,
+    "backbone_class": "ResNet18Conv",
+    "backbone_kwargs": {"pretrained": False, "input_coord_conv": False},
+    "pool_class": "SpatialSoftmax",
+    "pool_kwargs": {"num_kp": 32, "learnable_temperature": False, "temperature": 1.0, "noise_std": 0.0,
+                    "output_variance": False},
+}
 
 
 class EncodersConfig(Section):
     """One encoder per modality."""
 
     low_dim: EncoderConfig = param(EncoderConfig(), "encoder of low_dim observations")
-    rgb: EncoderConfig = param(EncoderConfig(core_class="VisualCore"), "encoder of rgb observations")
-    depth: EncoderConfig = param(EncoderConfig(core_class="VisualCore"), "encoder of depth observations")
+    rgb: EncoderConfig = param(EncoderConfig(core_class="VisualCore", core_kwargs=_VISUAL_CORE_KWARGS),
+                               "encoder of rgb observations")
+    depth: EncoderConfig = param(EncoderConfig(core_class="VisualCore", core_kwargs=_VISUAL_CORE_KWARGS),
+                                 "encoder of depth observations")
     scan: EncoderConfig = param(EncoderConfig(core_class="ScanCore"), "encoder of scan observations")
 
 

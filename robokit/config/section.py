@@ -164,7 +164,8 @@ class Section:
             spec = self._spec(name)
             if spec.section_type is not None and isinstance(value, dict):
                 getattr(self, name).update_from_dict(value)
-            elif spec.is_free_dict and isinstance(value, dict):
+            elif isinstance(value, dict) and (spec.is_free_dict or (spec.annotation is Any and
+                                                                     isinstance(getattr(self, name), dict))):
                 setattr(self, name, _deep_merge(getattr(self, name), value))
             else:
                 setattr(self, name, value)
@@ -173,6 +174,13 @@ class Section:
     def to_dict(self) -> dict:
         """Plain JSON-safe data (nested dicts and lists), in field order."""
         return {name: _plain(getattr(self, name)) for name in self._specs}
+
+    @classmethod
+    def json_schema(cls) -> dict:
+        """JSON Schema of this section: field types, help texts, defaults and bounds (see robokit.config.schema)."""
+        from robokit.config.schema import section_schema
+
+        return section_schema(cls)
 
     def check(self) -> None:
         """Hook for this section's own checks (cross-field rules), run by `check_all` after its children.

@@ -37,17 +37,23 @@ _FIX_GENERIC = "run `python scripts/get_dataset_info.py --dataset {path}` to lis
 # opening and listing
 
 
-def open_file(path, swmr: bool = False) -> h5py.File:
-    """Open a dataset read-only; a missing or non-HDF5 file is a `DatasetError`, never an h5py traceback."""
+def open_file(path, swmr: bool = False, chunk_cache_bytes: int | None = None) -> h5py.File:
+    """Open a dataset read-only; a missing or non-HDF5 file is a `DatasetError`, never an h5py traceback.
+
+    chunk_cache_bytes: HDF5's chunk cache of each open dataset (h5py's rdcc_nbytes; default 1 MiB). Readers
+    that keep many datasets open (one per episode) pass 0: an image chunk is one frame, read once per request,
+    and 1 MiB per open episode would otherwise hold a second copy of the images.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DatasetError(f"{path}: no such file; fix: check the --dataset path")
     if os.path.isdir(path):
         raise DatasetError(f"{path}: is a folder, not an HDF5 file; fix: pass the .hdf5 file itself")
     try:
+        cache = {} if chunk_cache_bytes is None else {"rdcc_nbytes": chunk_cache_bytes}
         if swmr:
-            return h5py.File(path, "r", swmr=True, libver="latest")
-        return h5py.File(path, "r")
+            return h5py.File(path, "r", swmr=True, libver="latest", **cache)
+        return h5py.File(path, "r", **cache)
     except OSError as exc:
         raise DatasetError(f"{path}: not a readable HDF5 file ({_short(exc)}); fix: check that the file is "
                            "a complete HDF5 dataset (not truncated or still being written)") from None

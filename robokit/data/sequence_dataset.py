@@ -249,7 +249,7 @@ class SequenceDataset(Dataset):
 
     def _h5(self) -> h5py.File:
         if self._file is None or self._file_pid != os.getpid():
-            self._file = fmt.open_file(self.hdf5_path, swmr=self.hdf5_use_swmr)
+            self._file = fmt.open_file(self.hdf5_path, swmr=self.hdf5_use_swmr, chunk_cache_bytes=0)
             self._file_pid = os.getpid()
             self._handles = {}
         return self._file

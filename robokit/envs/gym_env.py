@@ -13,6 +13,8 @@ import gymnasium
 import numpy as np
 
 from robokit.envs.base import GYM_TYPE, EnvBase
+from robokit.envs.cameras import DEFAULT_CAMERA, camera_hw, check_obs_slices, depth_key, depth_to_uint8, image_key
+from robokit.errors import UserError
 
 # Headless machines: MuJoCo picks its OpenGL backend when it first renders; EGL needs no display.
 if platform.system() == "Linux" and not os.environ.get("DISPLAY"):
@@ -105,21 +107,32 @@ class _MujocoFrameRenderer:
             self._renderers[key] = renderer
         return self._renderers[key]
 
+    def camera_names(self) -> list[str]:
+        """Names of the model's cameras."""
+        return [self._env.model.camera(i).name for i in range(self._env.model.ncam)]
+
     def _named_camera(self, name: str):
         camera_id = self._mujoco.mj_name2id(self._env.model, self._mujoco.mjtObj.mjOBJ_CAMERA, name)
         if camera_id < 0:
-            names = [self._env.model.camera(i).name for i in range(self._env.model.ncam)]
-            raise ValueError(f"no camera named {name!r} (the model has: {', '.join(names) or 'none'})")
+            raise UserError(f"no camera named {name!r} (cameras: {', '.join([DEFAULT_CAMERA, *self.camera_names()])})")
         return camera_id
 
-    def render(self, height: int, width: int, camera: str | None = None) -> np.ndarray:
+    def render(self, height: int, width: int, camera: str | None = None, depth: bool = False):
+        """(H, W, 3) uint8 RGB; with depth=True also (H, W) float32 metres: returns (rgb, depth)."""
         render_callback = getattr(self._env, "_render_callback", None)
         if render_callback is not None:  # gymnasium-robotics moves goal markers here
             render_callback()
         renderer = self._renderer(height, width)
-        view = self._camera if camera is None else self._named_camera(camera)
+        view = self._camera if camera in (None, DEFAULT_CAMERA) else self._named_camera(camera)
         renderer.update_scene(self._env.data, camera=view)
-        return renderer.render()
+        rgb = renderer.render()
+        if not depth:
+            return rgb
+        renderer.enable_depth_rendering()
+        try:
+            return rgb, renderer.render()
+        finally:
+            renderer.disable_depth_rendering()
 
     def close(self) -> None:
         for renderer in self._renderers.values():
@@ -134,22 +147,42 @@ class GymEnv(EnvBase):
     a Box observation becomes `{"flat": obs}`. Floating observations are float32.
     MuJoCo environments render offscreen at any size through `mujoco.Renderer`; others through
     gymnasium's `render_mode="rgb_array"`, which `render_offscreen=True` turns on.
+
+    Camera observations (see robokit.envs.cameras for the keys and units):
+        camera_names: cameras rendered into every observation as "<camera>_image", (H, W, 3) uint8;
+            a model camera's name or "default" (the viewer camera; the only one of non-MuJoCo envs).
+        camera_size: image size, an int or [height, width].
+        camera_depth: also "<camera>_depth", (H, W, 1) uint8 centimetres (MuJoCo envs).
+        obs_slices: {new key: [source key, start, stop]} adds slices of flat observations.
+    These are part of `serialize()`'s env_kwargs, so `create_env(env_args)` rebuilds the same observations.
     """
 
-    def __init__(self, env_name: str, render_offscreen: bool = False, **env_kwargs):
+    def __init__(self, env_name: str, render_offscreen: bool = False, camera_names: list[str] | None = None,
+                 camera_size=84, camera_depth: bool = False, obs_slices: dict | None = None, **env_kwargs):
         self.name = env_name
         self._env_kwargs = dict(env_kwargs)
+        self.camera_names = list(camera_names or [])
+        self.camera_size = camera_hw(camera_size)
+        self.camera_depth = bool(camera_depth)
+        if self.camera_names:
+            self._env_kwargs.update(camera_names=self.camera_names, camera_size=camera_size,
+                                    camera_depth=self.camera_depth)
+        if obs_slices:
+            self._env_kwargs["obs_slices"] = obs_slices
         is_registered(env_name)  # makes gymnasium-robotics ids known to gymnasium.make
         make_kwargs = dict(env_kwargs)
-        if render_offscreen:
+        if render_offscreen or self.camera_names:
             make_kwargs.setdefault("render_mode", "rgb_array")
         self._env = gymnasium.make(env_name, **make_kwargs)
         self._is_dict_obs = isinstance(self._env.observation_space, gymnasium.spaces.Dict)
-        self._observation_space = self._make_observation_space()
-        self._last_info: dict = {}
         self._frame_renderer: _MujocoFrameRenderer | None = None
-        if render_offscreen and self._is_mujoco:
+        if (render_offscreen or self.camera_names) and self._is_mujoco:
             self._frame_renderer = _MujocoFrameRenderer(self._env.unwrapped)
+        self._check_cameras()
+        self._observation_space = self._make_observation_space()
+        self._obs_slices = check_obs_slices(obs_slices or {}, self._observation_space)
+        self._add_extra_spaces()
+        self._last_info: dict = {}
 
     # ----- spaces -----
 
@@ -164,6 +197,34 @@ class GymEnv(EnvBase):
             else:
                 boxes[key] = sub
         return gymnasium.spaces.Dict(boxes)
+
+    def _check_cameras(self) -> None:
+        if not self.camera_names:
+            return
+        if self._frame_renderer is None:
+            others = [c for c in self.camera_names if c != DEFAULT_CAMERA]
+            if others or self.camera_depth:
+                raise UserError(f"{self.name} is not a MuJoCo env: its only camera is {DEFAULT_CAMERA!r}, "
+                                "without depth")
+            return
+        known = self._frame_renderer.camera_names()
+        unknown = [c for c in self.camera_names if c != DEFAULT_CAMERA and c not in known]
+        if unknown:
+            raise UserError(f"{self.name} has no camera {unknown[0]!r}; its cameras: "
+                            f"{', '.join([DEFAULT_CAMERA, *known])}")
+
+    def _add_extra_spaces(self) -> None:
+        """Spaces of the camera and slice observations, after the env's own keys."""
+        spaces = dict(self._observation_space.spaces)
+        height, width = self.camera_size
+        for camera in self.camera_names:
+            spaces[image_key(camera)] = gymnasium.spaces.Box(0, 255, (height, width, 3), dtype=np.uint8)
+            if self.camera_depth:
+                spaces[depth_key(camera)] = gymnasium.spaces.Box(0, 255, (height, width, 1), dtype=np.uint8)
+        for name, (key, start, stop) in self._obs_slices.items():
+            source = spaces[key]
+            spaces[name] = gymnasium.spaces.Box(source.low[start:stop], source.high[start:stop], dtype=source.dtype)
+        self._observation_space = gymnasium.spaces.Dict(spaces)
 
     @property
     def observation_space(self) -> gymnasium.spaces.Dict:
@@ -192,10 +253,28 @@ class GymEnv(EnvBase):
 
     def _convert_obs(self, obs) -> dict[str, np.ndarray]:
         named = obs if self._is_dict_obs else {FLAT_OBS_KEY: obs}
-        return {
+        converted = {
             key: np.asarray(value, dtype=self._observation_space[key].dtype)
             for key, value in named.items()
         }
+        for name, (key, start, stop) in self._obs_slices.items():
+            converted[name] = converted[key][start:stop].copy()
+        converted.update(self._camera_obs())
+        return converted
+
+    def _camera_obs(self) -> dict[str, np.ndarray]:
+        """{"<camera>_image": (H, W, 3) uint8, ["<camera>_depth": (H, W, 1) uint8]} of the current state."""
+        out = {}
+        height, width = self.camera_size
+        for camera in self.camera_names:
+            if self._frame_renderer is None:  # non-MuJoCo: gymnasium's own rgb_array frame
+                out[image_key(camera)] = self.render(height, width)
+            elif self.camera_depth:
+                rgb, depth = self._frame_renderer.render(height, width, camera, depth=True)
+                out[image_key(camera)], out[depth_key(camera)] = rgb, depth_to_uint8(depth)
+            else:
+                out[image_key(camera)] = self._frame_renderer.render(height, width, camera)
+        return out
 
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
         obs, _ = self._env.reset(seed=seed)

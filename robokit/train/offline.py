@@ -24,6 +24,7 @@ from robokit.algo.registry import algo_class_for_config
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
 from robokit.envs import create_env
 from robokit.errors import ConfigError, DatasetError
+from robokit.models.obs_encoder import check_observation_encoders
 from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_checkpoint
 from robokit.train.logger import RunLogger
 from robokit.train.rollouts import rollout_with_stats
@@ -162,6 +163,8 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
         apply_debug_settings(config)
     config.validate()
     algo_class_for_config(config)  # impossible algorithm combinations fail before any work
+    for obs_section in config.observation_sections():  # unknown encoder / randomizer names and arguments too
+        check_observation_encoders(obs_section)
     dataset_path = dataset_path or config.train.data
     if not dataset_path:
         raise ConfigError("no dataset given: pass --dataset PATH or set train.data")

@@ -60,7 +60,7 @@ def run_rollout(policy, env, horizon: int, terminate_on_success: bool = True, se
 
 
 def rollout_with_stats(policy, env, n: int, horizon: int, terminate_on_success: bool = True, seed: int | None = 0,
-                       video_path: str | Path | None = None, video_skip: int = 5, video_fps: int = 20,
+                       video_path: str | Path | None = None, video_skip: int = 5, video_fps: int = 20, video_size: int = 256,
                        progress: bool = True, episode_callback=None) -> dict:
     """`n` episodes (episode i seeded with seed + i); returns the means of Return, Horizon and Success_Rate,
     plus "Num_Success", "Num_Episodes", "Time_Episode" (s) and the per-episode results under "episodes".
@@ -79,7 +79,7 @@ def rollout_with_stats(policy, env, n: int, horizon: int, terminate_on_success: 
             recorder = EpisodeRecorder() if episode_callback is not None else None
             ep_seed = None if seed is None else seed + i
             results.append(run_rollout(policy, env, horizon, terminate_on_success, ep_seed, writer, video_skip,
-                                       recorder=recorder))
+                                       video_size, recorder=recorder))
             if recorder is not None:
                 episode_callback(recorder.episode())
             bar.set_postfix(success=f"{np.mean([r['Success_Rate'] for r in results]):.2f}")

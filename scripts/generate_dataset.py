@@ -6,12 +6,30 @@ Only successful episodes are kept; each ends at its first successful step (dones
 reset with a seed drawn from --seed and stored in the demo's `seed` attribute, so any demo can be
 replayed. The file is written to a temporary name and renamed at the end, together with train/valid
 masks (--valid-ratio).
+
+Mixed-quality data for offline RL: --mixed SPEC keeps EVERY episode (successful or not, with its rewards and
+dones) and draws each episode's behaviour from SPEC, e.g. "expert:0.3,noisy:0.4,random:0.3" (behaviours:
+expert, noisy = expert + N(0, --noise-std) action noise, random = uniform actions, other_goal = the expert chasing
+another goal). --n-demos is then the number of episodes. Besides train/valid, masks name each behaviour's
+episodes and the successful ones ("successful"), so `train.hdf5_filter_key=successful` gives filtered BC:
+
+    python scripts/generate_dataset.py --env FetchReach-v4 --n-demos 200 --out datasets/fetch_reach_mixed.hdf5 \\
+        --mixed expert:0.2,noisy:0.2,random:0.2,other_goal:0.4 --noise-std 0.5
+
+Camera observations (image datasets): --camera-size 84 records "<camera>_image" (H, W, 3) uint8 for each of
+--camera-names (default: external_camera_0 for Fetch tasks, else the viewer camera "default"), stored chunked
+one frame per chunk; --camera-depth adds "<camera>_depth"; --compression gzip shrinks them. --obs-slice adds
+flat observation slices such as the robot's own state (see robokit/envs/cameras.py):
+
+    python scripts/generate_dataset.py --env FetchPush-v4 --n-demos 200 --out datasets/fetch_push_image.hdf5 \
+        --camera-size 84 --obs-slice robot0_eef_pos=observation[0:3] --obs-slice robot0_gripper_qpos=observation[9:11]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 
@@ -21,6 +39,8 @@ from tqdm import tqdm
 from robokit.data.hdf5_format import DatasetWriter, mask_names
 from robokit.envs import create_env_from_name, make_expert
 from robokit.envs.experts import run_expert_episode
+from robokit.envs.experts.mixtures import (OtherGoalExpert, RandomPolicy, assign_behaviors, parse_mixture,
+                                           run_behavior_episode)
 from robokit.errors import UserError
 from robokit.utils.cli import run_script
 
@@ -36,7 +56,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="give up after n-demos * this many episodes")
     parser.add_argument("--noise-std", type=float, default=0.0, help="Gaussian action noise of the expert")
     parser.add_argument("--compression", choices=["gzip", "lzf"], default=None, help="HDF5 compression")
+    parser.add_argument("--mixed", default=None, metavar="SPEC",
+                        help='keep every episode, behaviours drawn from SPEC, e.g. "expert:0.3,noisy:0.4,random:0.3" '
+                             "(behaviours: expert, noisy, random, other_goal); --n-demos counts episodes")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--camera-size", type=int, nargs="+", default=None, metavar="PX",
+                        help="record camera images of this size (one int, or height width)")
+    parser.add_argument("--camera-names", nargs="+", default=None,
+                        help="cameras to record (default: external_camera_0 for Fetch tasks, else 'default')")
+    parser.add_argument("--camera-depth", action="store_true", help="also record depth images (uint8 centimetres)")
+    parser.add_argument("--obs-slice", action="append", default=[], metavar="NAME=KEY[START:STOP]",
+                        help="add observation NAME = KEY[START:STOP], e.g. robot0_eef_pos=observation[0:3]")
     return parser.parse_args(argv)
 
 
@@ -50,6 +80,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--max-attempts-factor must be >= 1, got {args.max_attempts_factor}")
     if args.noise_std < 0:
         raise UserError(f"--noise-std must be >= 0, got {args.noise_std}")
+    if args.mixed is not None and parse_mixture(args.mixed).get("noisy", 0) > 0 and args.noise_std <= 0:
+        raise UserError("the 'noisy' behaviour of --mixed needs --noise-std > 0, e.g. --noise-std 0.5")
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
         raise UserError(f"output folder {folder} does not exist; create it first")
@@ -57,6 +89,34 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--out {args.out} is a folder; give a file path such as {args.out}/demos.hdf5")
     if os.path.exists(args.out) and not args.overwrite:
         raise UserError(f"{args.out} already exists; pass --overwrite to replace it")
+
+
+_SLICE_RE = re.compile(r"^(\w+)=(\w+)\[(\d+):(\d+)\]$")
+
+
+def env_kwargs_from_args(args: argparse.Namespace) -> dict:
+    """GymEnv keyword arguments for the camera and observation-slice options (stored in the dataset's env_args)."""
+    kwargs: dict = {}
+    if args.camera_names and args.camera_size is None:
+        raise UserError("--camera-names needs --camera-size (e.g. --camera-size 84)")
+    if args.camera_depth and args.camera_size is None:
+        raise UserError("--camera-depth needs --camera-size (e.g. --camera-size 84)")
+    if args.camera_size is not None:
+        if len(args.camera_size) > 2 or min(args.camera_size) <= 0:
+            raise UserError(f"--camera-size takes one or two positive ints, got {args.camera_size}")
+        default_camera = "external_camera_0" if args.env.startswith("Fetch") else "default"
+        kwargs.update(camera_names=args.camera_names or [default_camera], camera_depth=args.camera_depth,
+                      camera_size=args.camera_size[0] if len(args.camera_size) == 1 else list(args.camera_size))
+    slices = {}
+    for text in args.obs_slice:
+        match = _SLICE_RE.match(text)
+        if match is None:
+            raise UserError(f"--obs-slice {text!r}: expected NAME=KEY[START:STOP], e.g. robot0_eef_pos=observation[0:3]")
+        name, key, start, stop = match.groups()
+        slices[name] = [key, int(start), int(stop)]
+    if slices:
+        kwargs["obs_slices"] = slices
+    return kwargs
 
 
 def split_train_valid(names: list[str], valid_ratio: float, seed: int) -> tuple[list[str], list[str]]:
@@ -71,10 +131,54 @@ def split_train_valid(names: list[str], valid_ratio: float, seed: int) -> tuple[
     return [names[i] for i in train], [names[i] for i in valid]
 
 
+def write_mixed_dataset(args: argparse.Namespace, env) -> int:
+    """--mixed: n episodes of behaviours drawn from the mixture, all kept; masks per behaviour and "successful"."""
+    mixture = parse_mixture(args.mixed)
+    rng = np.random.default_rng([args.seed, 2])
+    behaviors = {
+        "expert": make_expert(args.env, rng=rng),
+        "noisy": make_expert(args.env, noise_std=args.noise_std, rng=rng),
+        "random": RandomPolicy(int(np.prod(env.action_space.shape)), rng=rng),
+        "other_goal": OtherGoalExpert(make_expert(args.env, rng=rng)),
+    }
+    kinds = assign_behaviors(args.n_demos, mixture, rng)
+    seeds = np.random.default_rng(args.seed).choice(2**31 - 1, size=2 * args.n_demos, replace=False)
+    start, total_steps, by_kind = time.time(), 0, {kind: [] for kind in mixture}
+    successful = []
+    with DatasetWriter(args.out, env_args=env.serialize(), compression=args.compression) as writer:
+        for i, kind in enumerate(tqdm(kinds, desc=f"{args.env} mixed episodes", unit="ep")):
+            seed, other_seed = int(seeds[2 * i]), int(seeds[2 * i + 1])
+            episode = run_behavior_episode(env, behaviors[kind], seed=seed, other_seed=other_seed)
+            name = writer.add_episode(obs=episode.obs, next_obs=episode.next_obs, actions=episode.actions,
+                                      rewards=episode.rewards, dones=episode.dones, states=episode.states,
+                                      attrs={"seed": seed, "behavior": kind, "success": int(episode.success)})
+            by_kind[kind].append(name)
+            if episode.success:
+                successful.append(name)
+            total_steps += len(episode)
+        train, valid = split_train_valid(writer.demo_names, args.valid_ratio, args.seed)
+        train_key, valid_key = mask_names()
+        writer.set_mask(train_key, train)
+        writer.set_mask(valid_key, valid)
+        writer.set_mask("successful", successful)
+        for kind, names in by_kind.items():
+            writer.set_mask(kind, names)
+    env.close()
+    n = len(kinds)
+    print(f"wrote {args.out}: {n} episodes ({len(train)} train / {len(valid)} valid), {total_steps} steps, "
+          f"{len(successful) / n:.1%} successful ({time.time() - start:.1f} s)")
+    for kind, names in by_kind.items():
+        share = sum(name in successful for name in names) / max(len(names), 1)
+        print(f"  {kind}: {len(names)} episodes, {share:.1%} successful")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     check_args(args)
-    env = create_env_from_name(args.env)
+    env = create_env_from_name(args.env, **env_kwargs_from_args(args))
+    if args.mixed is not None:
+        return write_mixed_dataset(args, env)
     expert = make_expert(args.env, noise_std=args.noise_std, rng=np.random.default_rng([args.seed, 1]))
     max_attempts = int(np.ceil(args.n_demos * args.max_attempts_factor))
     # Distinct, spread-out reset seeds, so evaluation with small seeds does not replay training episodes.

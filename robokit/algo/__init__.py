@@ -14,6 +14,13 @@ from robokit.algo.rollout_policy import RolloutPolicy
 
 # built-in algorithm families (import for their registration side effect)
 from robokit.algo import bc  # noqa: E402,F401
+from robokit.algo import bcq  # noqa: E402,F401
+from robokit.algo import cql  # noqa: E402,F401
+from robokit.algo import iql  # noqa: E402,F401
+from robokit.algo import td3_bc  # noqa: E402,F401
+from robokit.algo import gl  # noqa: E402,F401
+from robokit.algo import hbc  # noqa: E402,F401
+from robokit.algo import iris  # noqa: E402,F401
 
 __all__ = [
     "Algo",

@@ -110,13 +110,18 @@ class Algo:
         for scheduler in self.lr_schedulers.values():
             scheduler.step()
 
-    def backprop(self, net_name: str, loss: torch.Tensor, retain_graph: bool = False) -> torch.Tensor:
-        """Zero grads, backprop `loss`, clip to `train.max_grad_norm`, step; returns the gradient norm."""
+    def backprop(self, net_name: str, loss: torch.Tensor, retain_graph: bool = False,
+                 max_grad_norm: float | None = None) -> torch.Tensor:
+        """Zero grads, backprop `loss`, clip, step; returns the gradient norm.
+
+        Gradients are clipped to `max_grad_norm` when given (e.g. `algo.critic.max_gradient_norm`),
+        else to `train.max_grad_norm`.
+        """
         optimizer = self.optimizers[net_name]
         optimizer.zero_grad(set_to_none=True)
         loss.backward(retain_graph=retain_graph)
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        max_norm = getattr(self.global_config.train, "max_grad_norm", None)
+        max_norm = max_grad_norm if max_grad_norm is not None else getattr(self.global_config.train, "max_grad_norm", None)
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm is not None else float("inf"))
         optimizer.step()
         return grad_norm
@@ -162,13 +167,21 @@ def make_optimizer(parameters, optim_config) -> torch.optim.Optimizer:
     kind = getattr(optim_config, "optimizer_type", "adam") or "adam"
     lr = optim_config.learning_rate.initial
     weight_decay = optim_config.regularization.L2
-    if kind == "adam":
-        return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
-    if kind == "adamw":
-        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    parameters = list(parameters)
+    if kind in ("adam", "adamw"):
+        # the fused kernel (one pass over each parameter) is several times faster than the default on CPU too
+        fused = {"fused": True} if _fused_adam_supported(parameters) else {}
+        cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
+        return cls(parameters, lr=lr, weight_decay=weight_decay, **fused)
     if kind == "sgd":
         return torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer_type {kind!r}")
+
+
+def _fused_adam_supported(parameters: list) -> bool:
+    """Whether torch's fused Adam can take these parameters (floating point, on CPU / CUDA / MPS)."""
+    tensors = [p for p in parameters if isinstance(p, torch.Tensor)]
+    return bool(tensors) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda", "mps") for p in tensors)
 
 
 class PolicyAlgo(Algo):

@@ -183,40 +183,51 @@ class BC_VAE(BC):
     """Conditional-VAE policy: loss = reconstruction + kl_weight * KL; acts by decoding prior samples."""
 
     def _create_networks(self) -> None:
-        vae_cfg = self.algo_config.vae
-        if vae_cfg.prior.use_categorical:
-            raise ConfigError("algo.vae.prior.use_categorical is not supported yet; set it to false")
         if self.frame_stack != 1:
             raise ConfigError("BC_VAE uses a single observation; set train.frame_stack=1")
         encoder = self._make_encoder()
-        vae = ActionVAE(
-            cond_dim=encoder.output_dim,
-            ac_dim=self.ac_dim,
-            latent_dim=vae_cfg.latent_dim,
-            encoder_layer_dims=vae_cfg.encoder_layer_dims,
-            decoder_layer_dims=vae_cfg.decoder_layer_dims,
-            prior_layer_dims=vae_cfg.prior_layer_dims,
-            decoder_is_conditioned=vae_cfg.decoder.is_conditioned,
-            latent_clip=vae_cfg.latent_clip,
-            prior_learn=vae_cfg.prior.learn,
-            prior_is_conditioned=vae_cfg.prior.is_conditioned,
-            prior_use_gmm=vae_cfg.prior.use_gmm,
-            prior_gmm_num_modes=vae_cfg.prior.gmm_num_modes,
-            prior_gmm_learn_weights=vae_cfg.prior.gmm_learn_weights,
-        )
-        self.nets["policy"] = VAEPolicy(encoder, vae)
+        self.nets["policy"] = VAEPolicy(encoder, action_vae_from_config(self.algo_config.vae, encoder.output_dim,
+                                                                         self.ac_dim))
 
     def _forward_training(self, batch: dict):
         return self.nets["policy"].forward_train(batch[K.OBS], batch.get(K.GOAL_OBS), batch[K.ACTIONS])
 
     def _compute_losses(self, predictions, batch: dict) -> dict:
         reconstruction, kl = predictions
-        squared_error = (reconstruction - batch[K.ACTIONS]) ** 2  # (B, A)
-        vae_cfg = self.algo_config.vae
-        per_sample = squared_error.sum(-1) if vae_cfg.decoder.reconstruction_sum_across_elements else squared_error.mean(-1)
-        losses = {"reconstruction_loss": per_sample.mean(), "kl_loss": kl.mean()}
-        losses["action_loss"] = losses["reconstruction_loss"] + vae_cfg.kl_weight * losses["kl_loss"]
+        losses = vae_losses(reconstruction, kl, batch[K.ACTIONS], self.algo_config.vae)
+        losses["action_loss"] = losses.pop("loss")
         return losses
+
+
+def vae_losses(reconstruction: torch.Tensor, kl: torch.Tensor, target: torch.Tensor, vae_cfg) -> dict:
+    """ELBO terms of a VAE over (B, D) targets: reconstruction (mean or sum over D), KL, and their weighted sum."""
+    squared_error = (reconstruction - target) ** 2  # (B, D)
+    per_sample = squared_error.sum(-1) if vae_cfg.decoder.reconstruction_sum_across_elements else squared_error.mean(-1)
+    losses = {"reconstruction_loss": per_sample.mean(), "kl_loss": kl.mean()}
+    losses["loss"] = losses["reconstruction_loss"] + vae_cfg.kl_weight * losses["kl_loss"]
+    return losses
+
+
+def action_vae_from_config(vae_cfg, cond_dim: int, ac_dim: int, squash_output: bool = True) -> ActionVAE:
+    """An `ActionVAE` from a `VAEConfig` section (BC_VAE, BCQ's action sampler, GL_VAE's subgoal model)."""
+    if vae_cfg.prior.use_categorical:
+        raise ConfigError(f"{vae_cfg.key_path('prior.use_categorical')} is not supported yet; set it to false")
+    return ActionVAE(
+        cond_dim=cond_dim,
+        ac_dim=ac_dim,
+        latent_dim=vae_cfg.latent_dim,
+        encoder_layer_dims=vae_cfg.encoder_layer_dims,
+        decoder_layer_dims=vae_cfg.decoder_layer_dims,
+        prior_layer_dims=vae_cfg.prior_layer_dims,
+        decoder_is_conditioned=vae_cfg.decoder.is_conditioned,
+        latent_clip=vae_cfg.latent_clip,
+        prior_learn=vae_cfg.prior.learn,
+        prior_is_conditioned=vae_cfg.prior.is_conditioned,
+        prior_use_gmm=vae_cfg.prior.use_gmm,
+        prior_gmm_num_modes=vae_cfg.prior.gmm_num_modes,
+        prior_gmm_learn_weights=vae_cfg.prior.gmm_learn_weights,
+        squash_output=squash_output,
+    )
 
 
 class BC_RNN(BC):

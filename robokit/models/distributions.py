@@ -7,9 +7,11 @@ Means are squashed with tanh into [-1, 1] (actions are normalised or bounded the
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
+from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal, TransformedDistribution
+from torch.distributions.transforms import TanhTransform
 
 LOW_NOISE_STD = 1e-4
+MAX_PRE_TANH_MEAN = 9.0  # tanh(9) = 1 - 3e-8: a larger pre-tanh mean cannot move the action
 
 
 def _std_from_raw(raw: torch.Tensor, activation: str, min_std: float) -> torch.Tensor:
@@ -88,3 +90,22 @@ class GMMHead(nn.Module):
             stds = torch.full_like(stds, LOW_NOISE_STD)
         components = Independent(Normal(means, stds), 1)
         return MixtureSameFamily(Categorical(logits=self.logits(features)), components)
+
+
+class TanhGaussianHead(GaussianHead):
+    """(..., D) -> tanh-squashed diagonal Gaussian over (..., A) (SAC / CQL actors).
+
+    Unlike `GaussianHead` (a Gaussian whose mean is squashed), samples are squashed, so `rsample()` is
+    differentiable and `log_prob` includes the tanh Jacobian; log_prob of actions at exactly +-1 is -inf,
+    so callers clamp dataset actions slightly inside (-1, 1).
+    """
+
+    def forward(self, features: torch.Tensor) -> Independent:
+        mean = self.mean(features).clamp(-MAX_PRE_TANH_MEAN, MAX_PRE_TANH_MEAN)  # (..., A) before tanh
+        if self.raw_std is None:
+            std = torch.full_like(mean, self.init_std)
+        else:
+            std = _std_from_raw(self.raw_std(features), self.std_activation, self.min_std)  # (..., A)
+        if self.low_noise_eval and not self.training:
+            std = torch.full_like(std, LOW_NOISE_STD)
+        return Independent(TransformedDistribution(Normal(mean, std), [TanhTransform(cache_size=1)]), 1)

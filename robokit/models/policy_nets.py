@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from robokit.models.distributions import GaussianHead, GMMHead
+from robokit.models.distributions import GaussianHead, GMMHead, TanhGaussianHead
 from robokit.models.mlp import MLP
 from robokit.models.obs_encoder import ObservationEncoder
 from robokit.models.rnn import RNNState, RNNTrunk
@@ -51,7 +51,7 @@ class DeterministicHead(nn.Module):
 
 
 def make_action_head(kind: str, input_dim: int, ac_dim: int, params: Mapping | None = None) -> nn.Module:
-    """kind: "deterministic" | "gaussian" | "gmm"; params: the head's config values (e.g. num_modes)."""
+    """kind: "deterministic" | "gaussian" | "tanh_gaussian" | "gmm"; params: the head's config values."""
     params = dict(params or {})
     params.pop("enabled", None)
     if kind == "deterministic":
@@ -60,6 +60,8 @@ def make_action_head(kind: str, input_dim: int, ac_dim: int, params: Mapping | N
         return GaussianHead(input_dim, ac_dim, **params)
     if kind == "gmm":
         return GMMHead(input_dim, ac_dim, **params)
+    if kind == "tanh_gaussian":
+        return TanhGaussianHead(input_dim, ac_dim, **params)
     raise ValueError(f"unknown action head {kind!r}")
 
 
@@ -125,3 +127,21 @@ class VAEPolicy(nn.Module):
 
     def forward(self, obs: Obs, goal: Obs | None = None) -> torch.Tensor:
         return self.vae.sample(self.encoder(obs, goal))  # (B, A)
+
+
+class PerturbationActor(nn.Module):
+    """BCQ's actor: nudges proposed actions (B, A) by at most `perturbation_scale` per dimension.
+
+    a' = clip(a + scale * tanh(MLP([features(s, g), a])), -1, 1)
+    """
+
+    def __init__(self, encoder: ObsGoalEncoder, ac_dim: int, layer_dims: Sequence[int], perturbation_scale: float):
+        super().__init__()
+        self.encoder = encoder
+        self.mlp = MLP(encoder.output_dim + ac_dim, ac_dim, layer_dims)
+        self.perturbation_scale = float(perturbation_scale)
+
+    def forward(self, obs: Obs, actions: torch.Tensor, goal: Obs | None = None) -> torch.Tensor:
+        features = torch.cat([self.encoder(obs, goal), actions], dim=-1)  # (B, D + A)
+        perturbation = self.perturbation_scale * torch.tanh(self.mlp(features))  # (B, A)
+        return (actions + perturbation).clamp(-1.0, 1.0)

@@ -52,7 +52,10 @@ class LearnedPrior(nn.Module):
 
 
 class ActionVAE(nn.Module):
-    """VAE over actions (B, A) conditioned on observation features (B, D)."""
+    """VAE over actions (B, A) conditioned on observation features (B, D).
+
+    Any flat target works in place of actions (GL_VAE models subgoal observations with `squash_output=False`).
+    """
 
     def __init__(
         self,
@@ -69,9 +72,11 @@ class ActionVAE(nn.Module):
         prior_use_gmm: bool = False,
         prior_gmm_num_modes: int = 10,
         prior_gmm_learn_weights: bool = False,
+        squash_output: bool = True,
     ):
         super().__init__()
         self.latent_dim, self.latent_clip = latent_dim, latent_clip
+        self.squash_output = squash_output  # tanh into [-1, 1] (actions); False for unbounded targets
         self.decoder_is_conditioned = decoder_is_conditioned
         self.encoder = GaussianMLP(cond_dim + ac_dim, latent_dim, encoder_layer_dims)
         dec_in = latent_dim + (cond_dim if decoder_is_conditioned else 0)
@@ -92,7 +97,8 @@ class ActionVAE(nn.Module):
         if self.latent_clip is not None:
             z = z.clamp(-self.latent_clip, self.latent_clip)
         dec_in = torch.cat([z, cond], dim=-1) if self.decoder_is_conditioned else z
-        return torch.tanh(self.decoder(dec_in))  # (B, A)
+        out = self.decoder(dec_in)  # (B, A)
+        return torch.tanh(out) if self.squash_output else out
 
     def forward(self, cond: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (reconstructed actions (B, A), KL(q || prior) per sample (B,))."""

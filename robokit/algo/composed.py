@@ -1,0 +1,73 @@
+"""`ComposedAlgo`: an algorithm built from named sub-algorithms (HBC = planner + actor; IRIS's value planner).
+
+The parts keep their own networks, optimisers and losses. The composite exposes them under one Algo API:
+`nets` is a ModuleDict of the parts' `nets` (so checkpoints hold "planner.*", "actor.*" weights), optimisers
+and LR schedules are flattened as "<part>/<name>", and training info / logs are nested / prefixed by part.
+"""
+
+import textwrap
+
+import torch
+from torch import nn
+
+from robokit.algo.base import Algo
+
+
+class ComposedAlgo(Algo):
+    """Base of algorithms made of parts; subclasses build the parts and call `_set_parts` in `__init__`.
+
+    They set `algo_config`, `obs_config`, `global_config`, `ac_dim`, `device`, `obs_shapes` and `goal_shapes`
+    themselves instead of calling `Algo.__init__` (which would build networks from a single observation config).
+    """
+
+    def _init_common(self, algo_config, obs_config, global_config, ac_dim, device) -> None:
+        self.algo_config, self.obs_config, self.global_config = algo_config, obs_config, global_config
+        self.ac_dim, self.device = int(ac_dim), torch.device(device)
+
+    def _set_parts(self, parts: dict) -> None:
+        self.parts: dict[str, Algo] = dict(parts)
+        self.nets = nn.ModuleDict({name: part.nets for name, part in self.parts.items()})
+        self.optimizers = {f"{name}/{key}": opt for name, part in self.parts.items()
+                           for key, opt in part.optimizers.items()}
+        self.lr_schedulers = {f"{name}/{key}": sched for name, part in self.parts.items()
+                              for key, sched in part.lr_schedulers.items()}
+
+    def _create_networks(self) -> None:  # the parts build their own
+        raise NotImplementedError
+
+    # ----- training -----
+    def process_batch_for_training(self, batch: dict) -> dict:
+        return {name: part.process_batch_for_training(batch) for name, part in self.parts.items()}
+
+    def train_on_batch(self, batch: dict, epoch: int, validate: bool = False) -> dict:
+        return {name: part.train_on_batch(batch[name], epoch, validate=validate) for name, part in self.parts.items()}
+
+    def log_info(self, info: dict) -> dict:
+        """Each part's log under "<Part>/", and "Loss" = the sum of the parts' losses."""
+        log, total = {}, 0.0
+        for name, part in self.parts.items():
+            part_log = part.log_info(info[name])
+            total += part_log.get("Loss", 0.0)
+            log.update({f"{name.title()}/{key}": value for key, value in part_log.items()})
+        log["Loss"] = total
+        return log
+
+    def on_epoch_end(self, epoch: int) -> None:
+        for part in self.parts.values():
+            part.on_epoch_end(epoch)
+
+    def set_train(self) -> None:
+        for part in self.parts.values():
+            part.set_train()
+
+    def set_eval(self) -> None:
+        for part in self.parts.values():
+            part.set_eval()
+
+    def reset(self) -> None:
+        for part in self.parts.values():
+            part.reset()
+
+    def __repr__(self) -> str:
+        inner = "\n".join(textwrap.indent(f"{name}: {part!r}", "  ") for name, part in self.parts.items())
+        return f"{type(self).__name__}({', '.join(self.parts)})\n{inner}"

@@ -7,7 +7,7 @@ DEMO_DIR ?= demo_output
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: setup test test-all demo benchmark configs clean
+.PHONY: setup test test-all demo benchmark benchmark-online configs clean
 
 $(STAMP): setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) scripts/benchmark.py
+
+## online RL: robokit vs Stable-Baselines3, same hyperparameters, one run (about an hour on 2 cores)
+benchmark-online: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) scripts/benchmark_online.py
 
 configs: $(STAMP)
 	$(PY) scripts/generate_configs.py

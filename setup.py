@@ -24,5 +24,6 @@ setup(
     extras_require={
         "sim": ["mujoco==3.11.0", "gymnasium-robotics>=1.4"],
         "dev": ["pytest>=7.4", "ruff>=0.5"],
+        "bench": ["stable-baselines3>=2.3"],  # scripts/benchmark_online.py compares against it
     },
 )

@@ -1,14 +1,18 @@
 #!/usr/bin/env python
-"""Train an algorithm from a JSON config on an HDF5 dataset.
+"""Train an algorithm from a JSON config: on an HDF5 dataset, or online in a gymnasium environment.
 
     python scripts/train.py --config configs/bc_rnn.json --dataset datasets/fetch_push.hdf5
     python scripts/train.py --algo bc --dataset D.hdf5 --set train.batch_size=256 algo.gmm.enabled=true
     python scripts/train.py --config configs/bc.json --dataset D.hdf5 --debug     # a tiny run of everything
+    python scripts/train.py --config configs/sac.json --set experiment.env=Pendulum-v1   # online RL (sac, td3,
+                                                                                          # ppo, a2c): no dataset
+    python scripts/train.py --algo sac --print-schema                             # the config's JSON Schema
 
 User errors (bad config, missing or malformed dataset) print one line and exit with code 2, writing nothing.
 """
 
 import argparse
+import json
 
 from robokit.utils.cli import run_script
 
@@ -26,15 +30,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", help="torch device (default: CUDA if train.cuda and available, else CPU)")
     parser.add_argument("--debug", action="store_true", help="run a tiny version of the whole pipeline")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--print-schema", action="store_true", help="print the config's JSON Schema and exit")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
     from robokit.config import apply_overrides, config_factory, load_config
-    from robokit.train.offline import train
 
     config = load_config(args.config) if args.config else config_factory(args.algo)
+    if args.print_schema:
+        print(json.dumps(type(config).json_schema(), indent=2))
+        return
+    from robokit.train.dispatch import train
+
     apply_overrides(config, args.set)
     if args.name:
         config.experiment.name = args.name

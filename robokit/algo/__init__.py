@@ -21,6 +21,7 @@ from robokit.algo import td3_bc  # noqa: E402,F401
 from robokit.algo import gl  # noqa: E402,F401
 from robokit.algo import hbc  # noqa: E402,F401
 from robokit.algo import iris  # noqa: E402,F401
+from robokit.algo import ppo, sac, td3  # noqa: E402,F401  (online RL)
 
 __all__ = [
     "Algo",

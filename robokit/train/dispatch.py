@@ -1,0 +1,31 @@
+"""One entry point for every algorithm: online configs learn in `experiment.env`, the others on a dataset."""
+
+from pathlib import Path
+
+from robokit.config.online import OnlineConfig
+from robokit.errors import ConfigError
+
+
+def is_online(config) -> bool:
+    """Whether `config` trains by interacting with an environment (sac, td3, ppo, a2c, ...)."""
+    return isinstance(config, OnlineConfig)
+
+
+def train(config, dataset_path=None, output_dir=None, device=None, debug: bool = False,
+          progress: bool = True) -> Path:
+    """Train `config`'s algorithm and return the run folder.
+
+    Online algorithms need `experiment.env` and take no dataset; offline ones run `robokit.train.offline.train`
+    unchanged (they may still name an env for evaluation rollouts).
+    """
+    if is_online(config):
+        if dataset_path:
+            raise ConfigError(f"{config.algo_name} learns online in experiment.env and takes no dataset; "
+                              "drop --dataset (use train.experience_path to record its experience instead)")
+        from robokit.train import online
+
+        return online.train(config, output_dir=output_dir, device=device, debug=debug, progress=progress)
+    from robokit.train import offline
+
+    return offline.train(config, dataset_path=dataset_path, output_dir=output_dir, device=device, debug=debug,
+                         progress=progress)

@@ -1,0 +1,199 @@
+"""The online loop end to end: scripts/train.py --debug for each algorithm, checkpoints that deploy on raw
+observations in a plain gymnasium loop, config errors before any environment, experience for offline use."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+
+from robokit import policy_from_checkpoint
+from robokit.config import apply_overrides, config_factory, load_config
+from robokit.data import check_dataset, list_demos, list_filter_keys, read_episode
+from robokit.train import online
+from robokit.train.checkpoint import load_checkpoint
+from robokit.utils.normalization import normalize
+
+REPO = Path(__file__).resolve().parents[2]
+ALGOS = ["sac", "td3", "ppo", "a2c"]
+
+
+def train_script(*args, cwd=REPO) -> subprocess.CompletedProcess:
+    """scripts/train.py in a subprocess (one torch thread, as the loop uses by default)."""
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def debug_runs(tmp_path_factory) -> dict:
+    """`scripts/train.py --config configs/<algo>.json --set experiment.env=Pendulum-v1 --debug` for each algo."""
+    out = tmp_path_factory.mktemp("online_runs")
+    runs = {}
+    for name in ALGOS:
+        result = train_script("--config", f"configs/{name}.json", "--set", "experiment.env=Pendulum-v1", "--debug",
+                              "--no-progress", "--output", out / name)
+        assert result.returncode == 0, f"{name} --debug failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+        runs[name] = Path(result.stdout.strip().splitlines()[-1].removeprefix("finished: "))
+    return runs
+
+
+@pytest.mark.parametrize("name", ALGOS)
+def test_debug_run_writes_config_logs_and_checkpoints(debug_runs, name):
+    run = debug_runs[name]
+    models = {p.name for p in (run / "models").glob("*.pth")}
+    assert {"last.pth", "model_best_return.pth", "model_epoch_1.pth", "model_epoch_2.pth"} <= models
+    config = load_config(run / "config.json")
+    assert config.algo_name == name and config.observation.modalities.obs.low_dim == ["flat"]
+    assert list((run / "logs" / "tb").iterdir()), "no TensorBoard events"
+    log = (run / "logs" / "log.txt").read_text()
+    assert "eval return" in log and "steps/s" in log
+    ckpt = load_checkpoint(run / "models" / "last.pth")  # weights_only=True
+    assert ckpt["train_state"]["env_steps"] == ckpt["online_state"]["env_steps"] >= 200
+
+
+@pytest.mark.parametrize("name", ALGOS)
+def test_checkpoint_policy_acts_on_raw_observations_in_a_plain_gymnasium_loop(debug_runs, name):
+    policy, ckpt = policy_from_checkpoint(debug_runs[name] / "models" / "model_best_return.pth")
+    env = gymnasium.make("Pendulum-v1")
+    obs, _ = env.reset(seed=0)
+    policy.start_episode()
+    actions = []
+    for _ in range(30):
+        action = policy(obs)  # raw (3,) observation in, (1,) action in the env's units out
+        assert action.shape == (1,) and np.all(np.abs(action) <= 2.0 + 1e-6)
+        obs, *_ = env.step(action)
+        actions.append(action)
+    # the deployed action is the algorithm's deterministic [-1, 1] action scaled to Pendulum's [-2, 2]
+    with torch.no_grad():
+        unit = policy.policy.get_action({"flat": torch.as_tensor(obs, dtype=torch.float32)[None]})[0].numpy()
+    np.testing.assert_allclose(policy(obs), unit * 2.0, rtol=1e-5, atol=1e-6)
+    assert ckpt["env_metadata"]["env_name"] == "Pendulum-v1"
+
+
+def test_bad_config_is_rejected_before_any_environment_is_made(tmp_path):
+    # the env id is bogus too: the error must be about the config, which is checked first
+    result = train_script("--algo", "sac", "--set", "experiment.env=NoSuchEnv-v0", "algo.discount=1.5",
+                          "--output", tmp_path)
+    assert result.returncode == 2 and "algo.discount" in result.stderr and "NoSuchEnv" not in result.stderr
+    result = train_script("--algo", "ppo", "--set", "experiment.env=NoSuchEnv-v0", "train.batch_size=4096",
+                          "--output", tmp_path)
+    assert result.returncode == 2 and "train.batch_size=4096" in result.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"algo_name": "td3", "algo": {"actor": {"update_frq": 2}}}))
+    result = train_script("--config", bad, "--set", "experiment.env=NoSuchEnv-v0", "--output", tmp_path)
+    assert result.returncode == 2 and "did you mean 'algo.actor.update_freq'" in result.stderr
+    result = train_script("--algo", "sac", "--output", tmp_path)
+    assert result.returncode == 2 and "experiment.env" in result.stderr
+    result = train_script("--algo", "sac", "--dataset", tmp_path / "d.hdf5", "--set", "experiment.env=Pendulum-v1",
+                          "--output", tmp_path)
+    assert result.returncode == 2 and "no dataset" in result.stderr
+    assert not any(tmp_path.glob("*/*/config.json")), "a rejected run wrote a run folder"
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_print_schema_prints_the_json_schema():
+    result = train_script("--algo", "td3", "--print-schema")
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(result.stdout)
+    assert schema["properties"]["algo_name"]["const"] == "td3"
+
+
+def small_config(name: str, *overrides: str):
+    config = config_factory(name)
+    apply_overrides(config, ["experiment.env=Pendulum-v1", "experiment.logging.log_tb=false",
+                             *type(config).DEBUG_OVERRIDES, *overrides])
+    return config
+
+
+def test_obs_normalization_stats_live_in_the_checkpoint(tmp_path):
+    config = small_config("ppo", "train.normalize_obs=true", "train.normalize_reward=true", "train.num_envs=2")
+    run = online.train(config, output_dir=tmp_path, progress=False)
+    policy, ckpt = policy_from_checkpoint(run / "models" / "last.pth")
+    stats = ckpt["obs_normalization_stats"]["flat"]
+    state = ckpt["online_state"]["obs_normalizer"]["flat"]
+    assert state["count"] == 256 + 2  # every env step's observations plus the first reset
+    torch.testing.assert_close(stats["offset"], state["mean"].float())
+    torch.testing.assert_close(stats["scale"], (state["var"] + 1e-8).sqrt().float())
+    assert ckpt["online_state"]["reward_scaler"]["rms"]["count"] == 256
+    raw = np.array([0.6, -0.8, 3.0], np.float32)
+    policy.start_episode()
+    expected = policy.policy.get_action({"flat": torch.as_tensor(normalize(raw, policy.obs_normalization_stats["flat"]))[None]})
+    np.testing.assert_allclose(policy(raw), expected[0].numpy() * 2.0, rtol=1e-5)
+
+
+def test_experience_is_written_for_offline_algorithms(tmp_path):
+    path = tmp_path / "experience.hdf5"
+    config = small_config("sac", f"train.experience_path={path}", "train.num_envs=2", "train.num_env_steps=500")
+    online.train(config, output_dir=tmp_path, progress=False)
+    check_dataset(path, obs_keys=["flat"], dataset_keys=["actions", "rewards", "dones"])
+    demos = list_demos(path)
+    assert len(demos) == 4 and {"train", "valid"} <= set(list_filter_keys(path))  # 2 envs x (200 + 50 steps)
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        episode = read_episode(f, demos[0], ["flat"], ("actions", "rewards", "dones"), load_next_obs=True)
+        assert bool(f["data"][demos[0]].attrs["truncated"]) and not bool(f["data"][demos[0]].attrs["terminated"])
+    assert episode["actions"].shape == (200, 1) and np.abs(episode["actions"]).max() <= 2.0
+    assert not episode["dones"].any()  # Pendulum only truncates
+    np.testing.assert_array_equal(episode["next_obs"]["flat"][:-1], episode["obs"]["flat"][1:])
+
+    from robokit.train.offline import train as train_offline
+
+    bc = config_factory("bc")
+    apply_overrides(bc, ['observation.modalities.obs.low_dim=["flat"]', "experiment.logging.log_tb=false",
+                         "algo.actor_layer_dims=[32]", "experiment.render_video=false"])
+    run = train_offline(bc, dataset_path=path, output_dir=tmp_path / "bc", debug=True, progress=False)
+    assert (run / "models" / "last.pth").exists()
+
+
+def test_run_resumes_from_a_checkpoint_with_its_replay_buffer(tmp_path):
+    config = small_config("sac", "algo.replay_buffer.save_with_checkpoint=true", "train.normalize_obs=true")
+    run = online.train(config, output_dir=tmp_path, progress=False)
+    ckpt = load_checkpoint(run / "models" / "last.pth")
+    assert ckpt["online_state"]["replay_buffer"]["rewards"].shape == (200,)
+    assert "replay_buffer" not in load_checkpoint(run / "models" / "model_epoch_1.pth")["online_state"]
+
+    resumed = small_config("sac", f"experiment.ckpt_path={run / 'models' / 'last.pth'}", "train.normalize_obs=true")
+    state = online.OnlineRun(resumed, output_dir=tmp_path / "resumed", progress=False)
+    try:
+        assert len(state.buffer) == 200
+        assert state.obs_normalizer.rms["flat"].count == ckpt["online_state"]["obs_normalizer"]["flat"]["count"] + 1
+        weights = state.algo.nets["actor"].state_dict()
+        for key, value in ckpt["model"].items():
+            if key.startswith("actor."):
+                torch.testing.assert_close(weights[key.removeprefix("actor.")], value)
+    finally:
+        state.close()
+
+
+def test_replay_buffer_keeps_truncated_transitions_bootstrappable(tmp_path):
+    config = small_config("sac", "algo.learning_starts=100000", "train.num_env_steps=250")  # random actions only
+    online.check_online_config(config)
+    run = online.OnlineRun(config, output_dir=tmp_path, progress=False)
+    try:
+        run.run()
+        buffer = run.buffer
+        assert len(buffer) == 250 and not buffer.terminated.any()  # Pendulum's time limit is no terminal state
+        obs, next_obs = buffer.obs["flat"], buffer.next_obs["flat"]
+        np.testing.assert_array_equal(next_obs[:199], obs[1:200])  # within the episode
+        assert not np.allclose(next_obs[199], obs[200])  # the final observation, not the next episode's first
+        # the final observation continues the trajectory: cos^2 + sin^2 = 1 and it follows from obs[199]
+        assert np.isclose(next_obs[199, 0] ** 2 + next_obs[199, 1] ** 2, 1.0, atol=1e-5)
+        assert abs(next_obs[199, 2] - obs[199, 2]) < 1.1
+    finally:
+        run.close()
+
+
+def test_run_trained_agent_evaluates_an_online_checkpoint(debug_runs):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "run_trained_agent.py"), "--agent",
+         str(debug_runs["td3"] / "models" / "last.pth"), "--n_rollouts", "2", "--horizon", "20", "--json"],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["Num_Episodes"] == 2 and summary["Horizon"] == 20

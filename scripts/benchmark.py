@@ -3,14 +3,35 @@
 
 train_loop: gradient steps/s of train.py's loop (SequenceDataset sampling + process_batch_for_training +
     train_on_batch + log_info, i.e. `robokit.train.offline.run_epoch`) against a bare PyTorch loop with the same
-    network, batch size and optimiser on pre-made tensors. Rounds alternate between the two; the ratio of
-    medians is printed.
+    network, batch size and optimiser on pre-made tensors. Rounds alternate between the two; the median of
+    the per-pair ratios is printed with its range.
 
     python scripts/benchmark.py [--steps 200] [--rounds 5] [--batch-size 100]
+
+image_memory: peak RSS of loading a 200-demo dataset of 84x84 RGB images (50 steps each) into SequenceDataset
+    with seq_length=10, in a subprocess, minus that of a subprocess that imported the same modules, against
+    the bytes of the image arrays (target <= 1.2: images are held once, whatever seq_length and frame_stack);
+    also with hdf5_cache_mode="low_dim" (images read per batch).
+
+image_loader: image batches/s of robokit.data.make_dataloader with worker processes (batch 16 x seq_length 10,
+    both cache modes) beside the training steps/s of an image BC-RNN on pre-loaded batches, so you see whether
+    training is data-bound (loader faster than the model: compute-bound).
+
+    python scripts/benchmark.py --only image_memory image_loader [--image-backbone ResNet18Conv]
+
+offline_rl: training iterations/s (train_on_batch + log_info) of each offline RL / hierarchical algorithm with its
+    default config, as a ratio to BC's (default config) on the same batch of the same dataset (same sample
+    indices; each algorithm's own window length). Rounds alternate between BC and the algorithm.
+
+    python scripts/benchmark.py --only offline_rl [--offline-algos iql td3_bc] [--offline-steps 20]
 """
 
 import argparse
+import json
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,8 +41,10 @@ import numpy as np
 from robokit.utils.cli import run_script
 
 
-def synthetic_dataset(path: Path, n_demos: int = 200, length: int = 50, seed: int = 0) -> None:
-    """A robomimic-layout file with FetchPush-shaped observations (25 + 3 dims) and 4-D actions."""
+def synthetic_dataset(path: Path, n_demos: int = 200, length: int = 50, seed: int = 0,
+                      with_next_obs: bool = False) -> None:
+    """A robomimic-layout file with FetchPush-shaped observations (25 + 3 dims) and 4-D actions
+    (and next_obs, the observations shifted by one step, with `with_next_obs`)."""
     from robokit.data import DatasetWriter, split_train_val
 
     rng = np.random.default_rng(seed)
@@ -30,8 +53,9 @@ def synthetic_dataset(path: Path, n_demos: int = 200, length: int = 50, seed: in
         for _ in range(n_demos):
             obs = {"observation": rng.standard_normal((length, 25)).astype(np.float32),
                    "desired_goal": rng.standard_normal((length, 3)).astype(np.float32)}
+            next_obs = {k: np.concatenate([v[1:], v[-1:]]) for k, v in obs.items()} if with_next_obs else None
             writer.add_episode(obs, rng.uniform(-1, 1, (length, 4)).astype(np.float32),
-                               np.zeros(length, np.float32), np.eye(1, length, length - 1)[0])
+                               np.zeros(length, np.float32), np.eye(1, length, length - 1)[0], next_obs=next_obs)
     split_train_val(path, val_ratio=0.1, seed=seed)
 
 
@@ -58,7 +82,9 @@ def bench_train_loop(dataset_path: Path, steps: int, rounds: int, batch_size: in
     for i in range(len(dims) - 1):
         layers += [nn.Linear(dims[i], dims[i + 1]), nn.ReLU()]
     net = nn.Sequential(*layers, nn.Linear(dims[-1], train_ds.action_dim), nn.Tanh())
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.algo.optim_params.policy.learning_rate.initial)
+    # the same optimiser as robokit's: Adam with torch's fused kernel
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.algo.optim_params.policy.learning_rate.initial,
+                                 fused=True)
     x = torch.randn(batch_size, obs_dim)
     y = torch.rand(batch_size, train_ds.action_dim) * 2 - 1
 
@@ -82,8 +108,193 @@ def bench_train_loop(dataset_path: Path, steps: int, rounds: int, batch_size: in
     for _ in range(rounds):
         bare_rates.append(rate(bare))
         robokit_rates.append(rate(robokit))
-    bare_med, robokit_med = statistics.median(bare_rates), statistics.median(robokit_rates)
-    return {"bare_steps_per_s": bare_med, "robokit_steps_per_s": robokit_med, "ratio": robokit_med / bare_med}
+    paired = [r / b for r, b in zip(robokit_rates, bare_rates)]  # adjacent rounds: robust to machine-speed drift
+    return {"bare_steps_per_s": statistics.median(bare_rates), "robokit_steps_per_s": statistics.median(robokit_rates),
+            "ratio": statistics.median(paired), "ratio_min": min(paired), "ratio_max": max(paired)}
+
+
+IMAGE_KEY = "agentview_image"
+SECTIONS = ("train_loop", "image_memory", "image_loader", "offline_rl")
+
+
+def synthetic_image_dataset(path: Path, n_demos: int = 200, length: int = 50, size: int = 84, seed: int = 0) -> int:
+    """A robomimic-layout file with (size, size, 3) uint8 images, a 9-D proprio key and 4-D actions; returns
+    the bytes of its image arrays. Images are smooth random fields, written chunked one frame per chunk."""
+    from robokit.data import DatasetWriter
+
+    rng = np.random.default_rng(seed)
+    env_args = {"env_name": "FetchPush-v4", "type": 2, "env_kwargs": {}}
+    coarse = rng.integers(0, 256, (n_demos, 1, size // 12, size // 12, 3), dtype=np.uint8)
+    with DatasetWriter(path, env_args=env_args) as writer:
+        for i in range(n_demos):
+            frames = coarse[i].repeat(12, axis=1).repeat(12, axis=2)  # (1, ~size, ~size, 3)
+            images = np.resize(frames, (length, size, size, 3)) + rng.integers(0, 8, (length, 1, 1, 1), np.uint8)
+            obs = {IMAGE_KEY: images, "proprio": rng.standard_normal((length, 9)).astype(np.float32)}
+            writer.add_episode(obs, rng.uniform(-1, 1, (length, 4)).astype(np.float32),
+                               np.zeros(length, np.float32), np.eye(1, length, length - 1)[0])
+    return n_demos * length * size * size * 3
+
+
+def _rss_child(mode: str, path: str, cache_mode: str) -> None:
+    """Child process of image_memory: import what loading needs, maybe load, print the peak RSS in bytes."""
+    import torch  # noqa: F401
+
+    from robokit.data import SequenceDataset
+
+    if mode == "load":
+        dataset = SequenceDataset(path, obs_keys=[IMAGE_KEY, "proprio"], seq_length=10, hdf5_cache_mode=cache_mode)
+        dataset.get_batch(np.arange(16))
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # Linux reports KiB
+
+
+def _peak_rss(mode: str, path: Path, cache_mode: str = "all") -> int:
+    out = subprocess.run([sys.executable, __file__, "--rss-child", mode, str(path), cache_mode],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.strip().splitlines()[-1])
+
+
+def bench_image_memory(path: Path, image_bytes: int) -> dict:
+    baseline = statistics.median(_peak_rss("import", path) for _ in range(3))
+    result = {"baseline": baseline, "image_bytes": image_bytes}
+    for cache_mode in ("all", "low_dim"):
+        result[cache_mode] = _peak_rss("load", path, cache_mode) - baseline
+    return result
+
+
+def image_bc_rnn_config(backbone: str):
+    """BC-RNN on one 84x84 camera + proprio, robomimic's image settings (crop 76, 32 keypoints, 64 features)."""
+    from robokit.config import apply_overrides, config_factory
+
+    config = config_factory("bc")
+    backbone_kwargs = {"channels": [32, 64], "blocks": 1} if backbone == "ResNetConv" else {}
+    apply_overrides(config, [
+        "algo.rnn.enabled=true", "algo.rnn.horizon=10", "train.seq_length=10", "train.batch_size=16",
+        "experiment.validate=false", f'observation.modalities.obs.rgb=["{IMAGE_KEY}"]',
+        'observation.modalities.obs.low_dim=["proprio"]',
+        f"observation.encoder.rgb.core_kwargs.backbone_class={backbone}",
+        f"observation.encoder.rgb.core_kwargs.backbone_kwargs={json.dumps(backbone_kwargs)}",
+        'observation.encoder.rgb.obs_randomizer_class="CropRandomizer"',
+        'observation.encoder.rgb.obs_randomizer_kwargs={"crop_height": 76, "crop_width": 76}',
+    ])
+    return config
+
+
+def bench_image_loader(path: Path, backbone: str, n_batches: int, n_steps: int, workers: int) -> dict:
+    import torch
+
+    from robokit.algo import algo_factory
+    from robokit.data import SequenceDataset, make_dataloader
+
+    config = image_bc_rnn_config(backbone)
+    result = {}
+    for cache_mode in ("all", "low_dim"):
+        dataset = SequenceDataset(path, obs_keys=[IMAGE_KEY, "proprio"], seq_length=10, hdf5_cache_mode=cache_mode)
+        loader = iter(make_dataloader(dataset, batch_size=16, num_workers=workers, seed=0))
+        for _ in range(workers * 2):  # warm-up: workers started, prefetch queues filled
+            next(loader)
+        start = time.perf_counter()
+        for _ in range(n_batches):
+            next(loader)
+        result[f"loader_{cache_mode}"] = n_batches / (time.perf_counter() - start)
+        del loader
+    torch.manual_seed(0)
+    algo = algo_factory("bc", config, dataset.obs_key_shapes, dataset.action_dim, "cpu")
+    algo.set_train()
+    batches = [algo.process_batch_for_training(dataset.get_batch(np.arange(i * 16, (i + 1) * 16)))
+               for i in range(n_steps + 1)]
+    algo.train_on_batch(batches[0], epoch=1)  # warm-up
+    start = time.perf_counter()
+    for batch in batches[1:]:
+        algo.train_on_batch(batch, epoch=1)
+    result["train_steps"] = n_steps / (time.perf_counter() - start)
+    return result
+
+
+def report_images(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "images.hdf5"
+        image_bytes = synthetic_image_dataset(path)
+        if "image_memory" in args.only:
+            m = bench_image_memory(path, image_bytes)
+            gib = 2 ** 20
+            print(f"image_memory  200 demos x 50 steps of 84x84x3 uint8 ({image_bytes / gib:.0f} MiB of images), "
+                  f"seq_length 10: peak RSS above an import-only process {m['all'] / gib:.0f} MiB, ratio "
+                  f"{m['all'] / image_bytes:.2f} (target <= 1.2); hdf5_cache_mode=low_dim: {m['low_dim'] / gib:.0f} "
+                  f"MiB (images read per batch)")
+        if "image_loader" in args.only:
+            r = bench_image_loader(path, args.image_backbone, args.image_batches, args.image_steps, args.workers)
+            verdict = "data-bound" if r["loader_all"] < r["train_steps"] else "compute-bound (the loader keeps up)"
+            print(f"image_loader  batch 16 x seq 10 of 84x84 images, {args.workers} workers: loader "
+                  f"{r['loader_all']:.1f} batches/s (cache all), {r['loader_low_dim']:.1f} batches/s (cache low_dim, "
+                  f"lazy reads); BC-RNN {args.image_backbone} training {r['train_steps']:.2f} steps/s -> {verdict}")
+
+
+# offline RL variants: name -> (registered algorithm, overrides of its default config)
+OFFLINE_ALGOS = {
+    "bcq": ("bcq", []),
+    "bcq_gmm": ("bcq", ["algo.action_sampler.vae.enabled=false", "algo.action_sampler.gmm.enabled=true"]),
+    "bcq_distributional": ("bcq", ["algo.critic.distributional.enabled=true", "algo.critic.value_bounds=[-100,0]"]),
+    "cql": ("cql", []),
+    "iql": ("iql", []),
+    "td3_bc": ("td3_bc", []),
+    "gl": ("gl", []),
+    "hbc": ("hbc", []),
+    "iris": ("iris", []),
+}
+
+
+def bench_offline_rl(dataset_path: Path, names: list[str], steps: int, rounds: int, batch_size: int) -> list[dict]:
+    """Iterations/s of each variant's train_on_batch (+ log_info) on one fixed batch, against BC's."""
+    import torch
+
+    from robokit.algo import algo_factory
+    from robokit.config import apply_overrides, config_factory
+    from robokit.train.offline import load_datasets
+
+    indices = None
+
+    def step_fn(algo_name: str, overrides: list[str]):
+        nonlocal indices
+        config = config_factory(algo_name)
+        apply_overrides(config, [*overrides, f"train.batch_size={batch_size}", "experiment.validate=false"])
+        torch.manual_seed(0)
+        dataset, _ = load_datasets(config, dataset_path)
+        if indices is None:  # the same samples for every algorithm (windows start at the same steps)
+            indices = np.random.default_rng(0).choice(len(dataset), batch_size, replace=False)
+        algo = algo_factory(algo_name, config, dataset.obs_key_shapes, dataset.action_dim, "cpu")
+        algo.set_train()
+        batch = algo.process_batch_for_training(dataset.get_batch(indices))
+
+        def run(n: int) -> float:
+            start = time.perf_counter()
+            for _ in range(n):
+                algo.log_info(algo.train_on_batch(batch, epoch=1))
+            return n / (time.perf_counter() - start)
+
+        run(3)  # warm-up
+        return run
+
+    bc = step_fn("bc", [])
+    results = []
+    for name in names:
+        other = step_fn(*OFFLINE_ALGOS[name])
+        bc_rates, rates = [], []
+        for _ in range(rounds):
+            bc_rates.append(bc(steps))
+            rates.append(other(steps))
+        bc_med, med = statistics.median(bc_rates), statistics.median(rates)
+        results.append({"algo": name, "bc_its": bc_med, "its": med, "ratio": med / bc_med})
+    return results
+
+
+def report_offline_rl(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench_rl.hdf5"
+        synthetic_dataset(path, n_demos=50, with_next_obs=True)
+        results = bench_offline_rl(path, args.offline_algos, args.offline_steps, args.rounds, args.batch_size)
+    print(f"offline_rl  iterations/s on one batch of {args.batch_size}, default configs, ratio to BC (2x1024 MLP):")
+    for r in results:
+        print(f"  {r['algo']:<20} {r['its']:8.1f} it/s   BC {r['bc_its']:8.1f} it/s   ratio {r['ratio']:.3f}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -91,20 +302,38 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=200, help="gradient steps per timed round")
     parser.add_argument("--rounds", type=int, default=5, help="alternating timed rounds per side")
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
+    parser.add_argument("--image-backbone", choices=["ResNet18Conv", "ResNetConv"], default="ResNet18Conv",
+                        help="image encoder of image_loader's training steps")
+    parser.add_argument("--image-batches", type=int, default=50, help="loader batches timed by image_loader")
+    parser.add_argument("--image-steps", type=int, default=3, help="training steps timed by image_loader")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes of image_loader")
+    parser.add_argument("--offline-algos", nargs="+", choices=list(OFFLINE_ALGOS), default=list(OFFLINE_ALGOS),
+                        help="variants timed by offline_rl")
+    parser.add_argument("--offline-steps", type=int, default=20, help="iterations per timed round of offline_rl")
+    parser.add_argument("--rss-child", nargs=3, help=argparse.SUPPRESS)  # internal: image_memory's subprocess
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.rss_child:
+        return _rss_child(*args.rss_child)
     import torch
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.hdf5"
-        synthetic_dataset(path)
-        r = bench_train_loop(path, args.steps, args.rounds, args.batch_size)
-    print(f"train_loop  BC MLP {config_summary(args)}: robokit {r['robokit_steps_per_s']:.1f} steps/s, "
-          f"bare PyTorch {r['bare_steps_per_s']:.1f} steps/s, ratio {r['ratio']:.3f} (target >= 0.9)")
+    if "train_loop" in args.only:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "bench.hdf5"
+            synthetic_dataset(path)
+            r = bench_train_loop(path, args.steps, args.rounds, args.batch_size)
+        print(f"train_loop  BC MLP {config_summary(args)}: robokit {r['robokit_steps_per_s']:.1f} steps/s, "
+              f"bare PyTorch {r['bare_steps_per_s']:.1f} steps/s, ratio {r['ratio']:.3f} "
+          f"(pairs {r['ratio_min']:.3f}-{r['ratio_max']:.3f}; target >= 0.9)")
+    if {"image_memory", "image_loader"} & set(args.only):
+        report_images(args)
+    if "offline_rl" in args.only:
+        report_offline_rl(args)
 
 
 def config_summary(args) -> str:

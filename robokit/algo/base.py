@@ -122,7 +122,10 @@ class Algo:
         loss.backward(retain_graph=retain_graph)
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         max_norm = max_grad_norm if max_grad_norm is not None else getattr(self.global_config.train, "max_grad_norm", None)
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm is not None else float("inf"))
+        if max_norm is None:  # the norm for logging only: no rescaling pass over the gradients
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        else:
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         optimizer.step()
         return grad_norm
 

@@ -24,6 +24,13 @@ offline_rl: training iterations/s (train_on_batch + log_info) of each offline RL
     indices; each algorithm's own window length). Rounds alternate between BC and the algorithm.
 
     python scripts/benchmark.py --only offline_rl [--offline-algos iql td3_bc] [--offline-steps 20]
+
+evaluation: episodes/s of evaluation rollouts (rollout_with_stats) in FetchPush-v4 with an untrained BC policy,
+    one env after another against --eval-envs envs stepped together with one batched policy call per step
+    (experiment.rollout.num_envs), in this process and with each env in its own process
+    (experiment.rollout.vector_env=async); once on the state and once with an 84x84 camera and a small ResNet.
+
+    python scripts/benchmark.py --only evaluation [--eval-episodes 40] [--eval-envs 10]
 """
 
 import argparse
@@ -114,7 +121,7 @@ def bench_train_loop(dataset_path: Path, steps: int, rounds: int, batch_size: in
 
 
 IMAGE_KEY = "agentview_image"
-SECTIONS = ("train_loop", "image_memory", "image_loader", "offline_rl")
+SECTIONS = ("train_loop", "image_memory", "image_loader", "offline_rl", "evaluation")
 
 
 def synthetic_image_dataset(path: Path, n_demos: int = 200, length: int = 50, size: int = 84, seed: int = 0) -> int:
@@ -144,7 +151,20 @@ def _rss_child(mode: str, path: str, cache_mode: str) -> None:
     if mode == "load":
         dataset = SequenceDataset(path, obs_keys=[IMAGE_KEY, "proprio"], seq_length=10, hdf5_cache_mode=cache_mode)
         dataset.get_batch(np.arange(16))
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # Linux reports KiB
+    print(_own_peak_rss())
+
+
+def _own_peak_rss() -> int:
+    """Peak RSS in bytes of this process image. VmHWM belongs to the address space made at exec; getrusage's
+    ru_maxrss would also count the parent's RSS at fork time, which execve keeps."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB (no /proc elsewhere)
 
 
 def _peak_rss(mode: str, path: Path, cache_mode: str = "all") -> int:
@@ -216,11 +236,12 @@ def report_images(args) -> None:
         image_bytes = synthetic_image_dataset(path)
         if "image_memory" in args.only:
             m = bench_image_memory(path, image_bytes)
-            gib = 2 ** 20
-            print(f"image_memory  200 demos x 50 steps of 84x84x3 uint8 ({image_bytes / gib:.0f} MiB of images), "
-                  f"seq_length 10: peak RSS above an import-only process {m['all'] / gib:.0f} MiB, ratio "
-                  f"{m['all'] / image_bytes:.2f} (target <= 1.2); hdf5_cache_mode=low_dim: {m['low_dim'] / gib:.0f} "
-                  f"MiB (images read per batch)")
+            mib = 2 ** 20
+            print(f"image_memory  200 demos x 50 steps of 84x84x3 uint8 ({image_bytes / mib:.0f} MiB of images), "
+                  f"seq_length 10: peak RSS {(m['baseline'] + m['all']) / mib:.0f} MiB, of which "
+                  f"{m['baseline'] / mib:.0f} MiB is the imports (torch, h5py) -> loading adds {m['all'] / mib:.0f} MiB, "
+                  f"ratio {m['all'] / image_bytes:.2f} (target <= 1.2); hdf5_cache_mode=low_dim adds "
+                  f"{m['low_dim'] / mib:.0f} MiB (images read per batch)")
         if "image_loader" in args.only:
             r = bench_image_loader(path, args.image_backbone, args.image_batches, args.image_steps, args.workers)
             verdict = "data-bound" if r["loader_all"] < r["train_steps"] else "compute-bound (the loader keeps up)"
@@ -297,6 +318,63 @@ def report_offline_rl(args) -> None:
         print(f"  {r['algo']:<20} {r['its']:8.1f} it/s   BC {r['bc_its']:8.1f} it/s   ratio {r['ratio']:.3f}")
 
 
+def eval_policy(env, image: bool):
+    """An untrained BC policy (RolloutPolicy) for `env`'s observations: an MLP on the low-dim keys, or with
+    `image` a small ResNet on the camera plus the low-dim keys. Speed does not depend on training."""
+    import torch
+
+    from robokit.algo import RolloutPolicy, algo_factory
+    from robokit.config import apply_overrides, config_factory
+
+    shapes = {k: tuple(space.shape) for k, space in env.observation_space.spaces.items()}
+    low_dim = [k for k in shapes if len(shapes[k]) == 1]
+    config = config_factory("bc")
+    overrides = [f"observation.modalities.obs.low_dim={json.dumps(low_dim)}"]
+    if image:
+        overrides += [f'observation.modalities.obs.rgb={json.dumps([k for k in shapes if len(shapes[k]) == 3])}',
+                      "observation.encoder.rgb.core_kwargs.backbone_class=ResNetConv",
+                      'observation.encoder.rgb.core_kwargs.backbone_kwargs={"channels": [32, 64], "blocks": 1}']
+    apply_overrides(config, overrides)
+    torch.manual_seed(0)
+    algo = algo_factory("bc", config, {k: shapes[k] for k in config.all_obs_keys}, env.action_dim, "cpu")
+    return RolloutPolicy(algo)
+
+
+def bench_evaluation(image: bool, n: int, horizon: int, num_envs: int) -> dict:
+    """Episodes/s of rollout_with_stats: one env after another, `num_envs` envs with batched inference in this
+    process, and the same with each env in its own process (async). Episodes run to the horizon."""
+    from robokit.envs import create_envs
+    from robokit.train.rollouts import rollout_with_stats
+
+    env_kwargs = {"camera_names": ["external_camera_0"], "camera_size": 84} if image else {}
+    env_args = {"env_name": "FetchPush-v4", "type": 2, "env_kwargs": env_kwargs}
+    result = {}
+    for label, k, mode in (("sequential", 1, "sync"), ("batched", num_envs, "sync"),
+                           ("batched_async", num_envs, "async")):
+        envs = create_envs(env_args, k, mode)
+        try:
+            policy = eval_policy(envs[0], image)
+            rollout_with_stats(policy, envs, k, 2, progress=False)  # warm-up (renderers, worker imports)
+            start = time.perf_counter()
+            rollout_with_stats(policy, envs, n, horizon, terminate_on_success=False, progress=False)
+            result[label] = n / (time.perf_counter() - start)
+        finally:
+            for env in envs:
+                env.close()
+    return result
+
+
+def report_evaluation(args) -> None:
+    for image in (False, True):
+        n, horizon = (args.eval_episodes // 2, 25) if image else (args.eval_episodes, 50)
+        r = bench_evaluation(image, n, horizon, args.eval_envs)
+        what = "84x84 camera + state, small ResNet BC" if image else "state, MLP BC"
+        print(f"evaluation  FetchPush-v4 {what}, {n} episodes x {horizon} steps: sequential "
+              f"{r['sequential']:.2f} ep/s, {args.eval_envs} envs batched {r['batched']:.2f} ep/s "
+              f"(x{r['batched'] / r['sequential']:.2f}), batched + async {r['batched_async']:.2f} ep/s "
+              f"(x{r['batched_async'] / r['sequential']:.2f})")
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=200, help="gradient steps per timed round")
@@ -311,6 +389,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--offline-algos", nargs="+", choices=list(OFFLINE_ALGOS), default=list(OFFLINE_ALGOS),
                         help="variants timed by offline_rl")
     parser.add_argument("--offline-steps", type=int, default=20, help="iterations per timed round of offline_rl")
+    parser.add_argument("--eval-episodes", type=int, default=40, help="episodes timed by evaluation")
+    parser.add_argument("--eval-envs", type=int, default=10, help="envs stepped together by evaluation")
     parser.add_argument("--rss-child", nargs=3, help=argparse.SUPPRESS)  # internal: image_memory's subprocess
     return parser.parse_args()
 
@@ -334,6 +414,8 @@ def main() -> None:
         report_images(args)
     if "offline_rl" in args.only:
         report_offline_rl(args)
+    if "evaluation" in args.only:
+        report_evaluation(args)
 
 
 def config_summary(args) -> str:

@@ -22,6 +22,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--camera_size", type=int, default=256, help="video frame height and width")
     parser.add_argument("--dataset_path", default=None, help="record the rollouts as an HDF5 dataset here")
     parser.add_argument("--seed", type=int, default=0, help="episode i is seeded with seed + i")
+    parser.add_argument("--num_envs", type=int, default=1,
+                        help="run this many episodes at once, one batched policy call per step (same seeds)")
+    parser.add_argument("--async_envs", action="store_true",
+                        help="with --num_envs > 1: each env in its own process, stepping in parallel")
     parser.add_argument("--no_terminate_on_success", action="store_true", help="run to the horizon after success")
     parser.add_argument("--device", default=None, help="torch device (default: the checkpoint's preference)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -35,11 +39,14 @@ def main() -> None:
 
     from robokit.data import DatasetWriter
     from robokit.errors import UserError
-    from robokit.train.checkpoint import env_from_checkpoint, policy_from_checkpoint
+    from robokit.envs import create_envs
+    from robokit.train.checkpoint import env_args_from_checkpoint, policy_from_checkpoint
     from robokit.train.rollouts import rollout_with_stats
 
     if args.n_rollouts < 1:
         raise UserError(f"--n_rollouts must be at least 1, got {args.n_rollouts}")
+    if args.num_envs < 1:
+        raise UserError(f"--num_envs must be at least 1, got {args.num_envs}")
     for out in (args.video_path, args.dataset_path):
         if out is not None and not Path(out).parent.resolve().is_dir():
             raise UserError(f"output folder does not exist: {Path(out).parent}")
@@ -47,16 +54,20 @@ def main() -> None:
         raise UserError(f"{args.dataset_path} already exists; choose another --dataset_path")
 
     policy, ckpt = policy_from_checkpoint(ckpt_path=args.agent, device=args.device)
-    env, _ = env_from_checkpoint(ckpt_dict=ckpt, env_name=args.env, render_offscreen=args.video_path is not None)
+    envs = create_envs(env_args_from_checkpoint(ckpt), min(args.num_envs, args.n_rollouts),
+                       "async" if args.async_envs else "sync", render_offscreen=args.video_path is not None,
+                       env_name=args.env)
+    env = envs[0]
     horizon = args.horizon or ckpt["config"]["experiment"]["rollout"]["horizon"]
     recording = DatasetWriter(args.dataset_path, env_args=env.serialize()) if args.dataset_path else nullcontext()
     with recording as writer:  # an interrupted run leaves no partial dataset behind
         stats = rollout_with_stats(
-            policy, env, args.n_rollouts, horizon, terminate_on_success=not args.no_terminate_on_success,
+            policy, envs, args.n_rollouts, horizon, terminate_on_success=not args.no_terminate_on_success,
             seed=args.seed, video_path=args.video_path, video_skip=args.video_skip, video_size=args.camera_size,
             episode_callback=(lambda episode: writer.add_episode(**episode)) if writer is not None else None,
         )
-    env.close()
+    for each in envs:
+        each.close()
     summary = {k: v for k, v in stats.items() if k != "episodes"}
     if args.json:
         print(json.dumps(summary))

@@ -1,5 +1,7 @@
 """`config.experiment`: run name, logging, checkpoint saving, epochs, evaluation rollouts and videos."""
 
+from typing import Literal
+
 from robokit.config.section import Section, param
 from robokit.errors import ConfigError
 
@@ -38,7 +40,12 @@ class RolloutConfig(Section):
     rate: int = param(50, "evaluate every n epochs", minimum=1)
     warmstart: int = param(0, "epochs to wait before the first evaluation", minimum=0)
     terminate_on_success: bool = param(True, "end a rollout as soon as the task succeeds")
-    num_envs: int = param(1, "environments stepped together in one vector env (robokit addition)", minimum=1)
+    num_envs: int = param(1, "evaluation envs stepped together, one batched policy call per step (robokit "
+                             "addition)", minimum=1)
+    vector_env: Literal["sync", "async"] = param(
+        "sync", "with num_envs > 1: sync steps the envs one after another in this process; async gives each env "
+        "its own process, so they step in parallel on several cores"
+    )
 
 
 class ExperimentConfig(Section):
@@ -55,7 +62,8 @@ class ExperimentConfig(Section):
     env: str | None = param(
         None, "env id to evaluate in, overriding the dataset's env metadata (and the env for online RL)"
     )
-    additional_envs: list[str] | None = param(None, "extra env ids to evaluate in")
+    additional_envs: list[str] | None = param(None, "extra env ids to evaluate in (the dataset's env_kwargs, "
+                                                     "logged as Rollout/<id>; best checkpoints follow the main env)")
     render: bool = param(False, "render rollouts on screen (not supported: must be false)")
     render_video: bool = param(True, "write rollout videos")
     keep_all_videos: bool = param(False, "keep every video, not only those of saved checkpoints")

@@ -2,7 +2,7 @@
 
 from robokit.envs.base import GYM_TYPE, EnvBase
 from robokit.envs.experts import Expert, make_expert
-from robokit.envs.factory import create_env, create_env_from_name
+from robokit.envs.factory import create_env, create_env_from_name, create_envs
 from robokit.envs.gym_env import GymEnv
 
-__all__ = ["GYM_TYPE", "EnvBase", "Expert", "GymEnv", "create_env", "create_env_from_name", "make_expert"]
+__all__ = ["GYM_TYPE", "EnvBase", "Expert", "GymEnv", "create_env", "create_env_from_name", "create_envs", "make_expert"]

@@ -40,6 +40,27 @@ def create_env(
     return create_env_from_name(name, render_offscreen=render_offscreen, **env_kwargs)
 
 
+def create_envs(env_args: dict, num_envs: int, mode: str = "sync", render_offscreen: bool = False,
+                env_name: str | None = None) -> list[EnvBase]:
+    """`num_envs` copies of `create_env(env_args, ...)` for batched evaluation; mode "async" puts each in its own
+    process (`SubprocessEnv`), so they step in parallel. On any failure the envs made so far are closed."""
+    from robokit.envs.subprocess_env import SubprocessEnv
+
+    if mode not in ("sync", "async"):
+        raise UserError(f"unknown vector env mode {mode!r}; use 'sync' or 'async'")
+    env_args = dict(env_args, env_name=env_name or env_args.get("env_name"))
+    envs: list[EnvBase] = []
+    try:
+        for _ in range(num_envs):
+            envs.append(SubprocessEnv(env_args, render_offscreen) if mode == "async" and num_envs > 1
+                        else create_env(env_args, render_offscreen=render_offscreen))
+    except BaseException:
+        for env in envs:
+            env.close()
+        raise
+    return envs
+
+
 def create_env_from_name(env_name: str, render_offscreen: bool = False, **env_kwargs) -> EnvBase:
     """`GymEnv(env_name, **env_kwargs)`, with a one-line `UserError` for unknown ids and bad kwargs."""
     if not is_registered(env_name):

@@ -113,11 +113,17 @@ def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=
     return policy, ckpt_dict
 
 
-def env_from_checkpoint(ckpt_path=None, ckpt_dict=None, env_name=None, render_offscreen=False, **env_kwargs):
-    """The environment the checkpoint's policy was trained for: returns `(env, ckpt_dict)`."""
-    ckpt_dict = maybe_dict_from_checkpoint(ckpt_path, ckpt_dict)
+def env_args_from_checkpoint(ckpt_dict: dict) -> dict:
+    """The env_args (env_name, type, env_kwargs) of the environment the checkpoint's policy was trained for."""
     env_meta = ckpt_dict.get("env_metadata")
     if not env_meta:
         raise CheckpointError("the checkpoint has no env metadata; create the environment yourself")
-    env = create_env(env_meta, render_offscreen=render_offscreen, env_name=env_name, **env_kwargs)
+    return env_meta
+
+
+def env_from_checkpoint(ckpt_path=None, ckpt_dict=None, env_name=None, render_offscreen=False, **env_kwargs):
+    """The environment the checkpoint's policy was trained for: returns `(env, ckpt_dict)`."""
+    ckpt_dict = maybe_dict_from_checkpoint(ckpt_path, ckpt_dict)
+    env = create_env(env_args_from_checkpoint(ckpt_dict), render_offscreen=render_offscreen, env_name=env_name,
+                     **env_kwargs)
     return env, ckpt_dict

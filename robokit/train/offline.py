@@ -22,7 +22,7 @@ from tqdm import tqdm
 from robokit.algo import RolloutPolicy, algo_factory
 from robokit.algo.registry import algo_class_for_config
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
-from robokit.envs import create_env
+from robokit.envs import create_envs
 from robokit.errors import ConfigError, DatasetError
 from robokit.models.obs_encoder import check_observation_encoders
 from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_checkpoint
@@ -148,6 +148,28 @@ def env_args_for_run(config, dataset_env_args: dict) -> dict:
     return env_args
 
 
+def make_eval_envs(config, env_args: dict) -> dict[str, list]:
+    """{env id: `experiment.rollout.num_envs` envs}: the run's env first, then `experiment.additional_envs`
+    (the same env_kwargs with another env id)."""
+    rollout_cfg = config.experiment.rollout
+    names = dict.fromkeys([env_args["env_name"], *(config.experiment.additional_envs or [])])
+    envs: dict[str, list] = {}
+    try:
+        for name in names:
+            envs[name] = create_envs(env_args, rollout_cfg.num_envs, rollout_cfg.vector_env,
+                                     render_offscreen=config.experiment.render_video, env_name=name)
+    except BaseException:
+        close_envs(envs)
+        raise
+    return envs
+
+
+def close_envs(envs: dict[str, list]) -> None:
+    for group in envs.values():
+        for env in group:
+            env.close()
+
+
 # ----- the run -----
 def create_run_dir(config, output_dir=None) -> Path:
     base = Path(output_dir or config.train.output_dir) / config.experiment.name
@@ -174,7 +196,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     train_ds, valid_ds = load_datasets(config, dataset_path)
     env_args = env_args_for_run(config, train_ds.env_args)
     rollout_cfg = config.experiment.rollout
-    env = create_env(env_args, render_offscreen=config.experiment.render_video) if rollout_cfg.enabled else None
+    eval_envs = make_eval_envs(config, env_args) if rollout_cfg.enabled else {}
 
     torch.manual_seed(config.train.seed)
     np.random.seed(config.train.seed)
@@ -234,27 +256,34 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                     if save_cfg.on_best_validation:
                         saves.append("model_best_validation")
 
-            video_path = None
-            if env is not None and epoch > rollout_cfg.warmstart and epoch % rollout_cfg.rate == 0:
+            video_paths = []
+            if eval_envs and epoch > rollout_cfg.warmstart and epoch % rollout_cfg.rate == 0:
                 policy = make_rollout_policy(algo, train_ds)
-                if config.experiment.render_video:
-                    video_path = run_dir / "videos" / f"epoch_{epoch}.mp4"
-                stats = rollout_with_stats(
-                    policy, env, rollout_cfg.n, rollout_cfg.horizon, rollout_cfg.terminate_on_success,
-                    seed=config.train.seed * 100_000 + epoch * 1000, video_path=video_path,
-                    video_skip=config.experiment.video_skip, progress=progress,
-                )
-                summary = {k: v for k, v in stats.items() if k != "episodes"}
-                log.scalars(f"Rollout/{env.name}", summary, epoch)
-                line += f" | success {stats['Success_Rate']:.2f} | return {stats['Return']:.2f}"
-                if stats["Success_Rate"] > state.best_success_rate:
-                    state.best_success_rate = stats["Success_Rate"]
-                    if save_cfg.on_best_rollout_success_rate:
-                        saves.append("model_best_success_rate")
-                if stats["Return"] > state.best_return:
-                    state.best_return = stats["Return"]
-                    if save_cfg.on_best_rollout_return:
-                        saves.append("model_best_return")
+                for i, (env_name, envs) in enumerate(eval_envs.items()):
+                    video_path = None
+                    if config.experiment.render_video:
+                        suffix = "" if i == 0 else f"_{env_name}"
+                        video_path = run_dir / "videos" / f"epoch_{epoch}{suffix}.mp4"
+                        video_paths.append(video_path)
+                    stats = rollout_with_stats(
+                        policy, envs, rollout_cfg.n, rollout_cfg.horizon, rollout_cfg.terminate_on_success,
+                        seed=config.train.seed * 100_000 + epoch * 1000, video_path=video_path,
+                        video_skip=config.experiment.video_skip, progress=progress,
+                    )
+                    summary = {k: v for k, v in stats.items() if k != "episodes"}
+                    log.scalars(f"Rollout/{env_name}", summary, epoch)
+                    if i > 0:  # additional envs are logged; the best checkpoints follow the dataset's env
+                        line += f" | {env_name} success {stats['Success_Rate']:.2f}"
+                        continue
+                    line += f" | success {stats['Success_Rate']:.2f} | return {stats['Return']:.2f}"
+                    if stats["Success_Rate"] > state.best_success_rate:
+                        state.best_success_rate = stats["Success_Rate"]
+                        if save_cfg.on_best_rollout_success_rate:
+                            saves.append("model_best_success_rate")
+                    if stats["Return"] > state.best_return:
+                        state.best_return = stats["Return"]
+                        if save_cfg.on_best_rollout_return:
+                            saves.append("model_best_return")
 
             if save_cfg.enabled:
                 periodic = save_cfg.every_n_epochs is not None and epoch % save_cfg.every_n_epochs == 0
@@ -265,16 +294,16 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                 for name in saves:
                     checkpoint(name, state)
                 checkpoint("last", state)
-            if video_path is not None and not saves and not config.experiment.keep_all_videos:
-                video_path.unlink(missing_ok=True)
+            if not saves and not config.experiment.keep_all_videos:
+                for video_path in video_paths:
+                    video_path.unlink(missing_ok=True)
             if saves:
                 line += f" | saved {', '.join(saves)}"
             log.print(line)
             algo.on_epoch_end(epoch)
     finally:
         log.close()
-        if env is not None:
-            env.close()
+        close_envs(eval_envs)
     return run_dir
 
 

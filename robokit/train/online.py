@@ -40,7 +40,7 @@ from robokit.config.online import OnlineConfig
 from robokit.data.replay_buffer import GB, ReplayBuffer
 from robokit.data.rollout_storage import RolloutStorage
 from robokit.data.running_stats import ObsNormalizer, RewardScaler
-from robokit.envs import create_env
+from robokit.envs import create_envs
 from robokit.envs.base import GYM_TYPE
 from robokit.envs.vector_env import VectorEnv, action_scaling_stats
 from robokit.errors import ConfigError
@@ -74,6 +74,9 @@ def check_online_config(config) -> type:
             f"{config.algo_name} learns online and needs an environment: set experiment.env to a gymnasium id, "
             "e.g. --set experiment.env=Pendulum-v1"
         )
+    if config.experiment.additional_envs:
+        raise ConfigError("experiment.additional_envs is for training on a dataset; online RL evaluates in "
+                          "experiment.env: set experiment.additional_envs=null")
     return algo_cls
 
 
@@ -128,8 +131,8 @@ class OnlineRun:
         self.obs_shapes = resolve_obs_keys(config, venv.obs_shapes, venv.obs_dtypes)
         self.obs_dtypes = {k: venv.obs_dtypes[k] for k in self.obs_shapes}
         rollout_cfg = config.experiment.rollout
-        self.eval_env = (create_env(self.env_args, render_offscreen=config.experiment.render_video)
-                         if rollout_cfg.enabled else None)
+        self.eval_envs = (create_envs(self.env_args, rollout_cfg.num_envs, rollout_cfg.vector_env,
+                                      render_offscreen=config.experiment.render_video) if rollout_cfg.enabled else [])
 
         if train_cfg.num_threads is not None:
             torch.set_num_threads(train_cfg.num_threads)
@@ -288,7 +291,7 @@ class OnlineRun:
 
         saves: list[str] = []
         due = self.epoch > rollout_cfg.warmstart and self.epoch % rollout_cfg.rate == 0
-        if self.eval_env is not None and (due or final):
+        if self.eval_envs and (due or final):
             stats = self.evaluate()
             summary = {k: v for k, v in stats.items() if k != "episodes"}
             self.log.scalars(f"Rollout/{self.venv.name}", summary, self.global_step)
@@ -327,11 +330,11 @@ class OnlineRun:
         """`experiment.rollout.n` deterministic episodes (the same seeds every time)."""
         rollout_cfg = self.config.experiment.rollout
         horizon = rollout_cfg.horizon
-        if self.eval_env.max_episode_steps is not None:
-            horizon = min(horizon, self.eval_env.max_episode_steps)
+        if self.eval_envs[0].max_episode_steps is not None:
+            horizon = min(horizon, self.eval_envs[0].max_episode_steps)
         video = self.run_dir / "videos" / f"step_{self.global_step}.mp4" if self.config.experiment.render_video else None
         stats = rollout_with_stats(
-            self.rollout_policy(), self.eval_env, rollout_cfg.n, horizon, rollout_cfg.terminate_on_success,
+            self.rollout_policy(), self.eval_envs, rollout_cfg.n, horizon, rollout_cfg.terminate_on_success,
             seed=10_000 + 1000 * self.config.train.seed, video_path=video, video_skip=self.config.experiment.video_skip,
             progress=False,
         )
@@ -413,8 +416,8 @@ class OnlineRun:
             self.experience.abort()
         if getattr(self, "log", None) is not None:
             self.log.close()
-        if getattr(self, "eval_env", None) is not None:
-            self.eval_env.close()
+        for env in getattr(self, "eval_envs", []):
+            env.close()
         self.venv.close()
 
 

@@ -25,7 +25,7 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
-## FetchPush demonstrations -> BC-RNN policy -> 50 evaluation episodes + video
+## FetchPush demonstrations -> BC policy -> 50 evaluation episodes + video
 demo: $(STAMP)
 	$(PY) scripts/demo.py --out $(DEMO_DIR)
 

@@ -316,10 +316,10 @@ class BC_Transformer(BC):
         cfg = self.algo_config.transformer
         first = h - 1 if cfg.pred_future_acs else 0
         actions = batch[K.ACTIONS][:, first : first + h]
-        if actions.shape[1] != h:
+        if actions.shape[1] != h:  # BCConfig.check rejects such configs; a hand-made batch can still be short
             raise ConfigError(
-                f"transformer.pred_future_acs needs train.seq_length >= {h} (context_length); "
-                f"got a window of {batch[K.ACTIONS].shape[1]} steps"
+                f"algo.transformer.pred_future_acs needs {2 * h - 1} action steps per sample "
+                f"(train.frame_stack - 1 + train.seq_length with train.seq_length >= {h}); got {batch[K.ACTIONS].shape[1]}"
             )
         mask = batch.get(K.PAD_MASK)
         mask = mask[:, first : first + h] if mask is not None else torch.ones(actions.shape[:2], dtype=torch.bool)

@@ -41,6 +41,7 @@ def algo_class_for_config(config) -> tuple[type, dict]:
 
 def algo_factory(algo_name: str, config, obs_key_shapes: dict, ac_dim: int, device):
     """Build the Algo for `config`: `obs_key_shapes` maps obs keys to per-step shapes, `ac_dim` the action size."""
+    algo_name_to_factory_func(algo_name)  # an unknown name lists the registered ones
     if algo_name != config.algo_name:
         raise ConfigError(f"algo_factory got algo_name {algo_name!r} but a config for {config.algo_name!r}")
     algo_cls, algo_kwargs = algo_class_for_config(config)

@@ -124,3 +124,10 @@ class BCConfig(BaseConfig):
                 f"{train.frame_stack} and {n}; set both, e.g. train.frame_stack={n} "
                 f"algo.transformer.context_length={n}"
             )
+        if transformer.enabled and transformer.pred_future_acs and train.seq_length < transformer.context_length:
+            n = transformer.context_length
+            raise ConfigError(
+                f"algo.transformer.pred_future_acs needs train.seq_length >= algo.transformer.context_length, got "
+                f"{train.seq_length} and {n}: each context step predicts an action up to {n - 1} steps ahead; "
+                f"set train.seq_length={n}"
+            )

@@ -20,6 +20,8 @@ def test_registering_a_name_twice_is_an_error():
 def test_unknown_name_lists_the_registered_ones():
     with pytest.raises(ConfigError, match=r"unknown algorithm 'nope'; registered: .*bc"):
         algo_name_to_factory_func("nope")
+    with pytest.raises(ConfigError, match=r"unknown algorithm 'nope'; registered: .*bc"):
+        algo_factory("nope", config_factory("bc"), {"observation": (25,)}, 4, "cpu")
 
 
 def test_algo_factory_rejects_a_config_of_another_algorithm():

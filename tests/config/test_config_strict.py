@@ -163,6 +163,10 @@ def test_validate_rechecks_in_place_mutation():
             {"algo": {"transformer": {"enabled": True}}},
             "set both, e.g. train.frame_stack=10 algo.transformer.context_length=10",
         ),
+        (
+            {"algo": {"transformer": {"enabled": True, "pred_future_acs": True}}, "train": {"frame_stack": 10}},
+            "pred_future_acs needs train.seq_length >= algo.transformer.context_length, got 1 and 10",
+        ),
         ({"algo": {"transformer": {"embed_dim": 100, "num_heads": 8}}}, "must be divisible by"),
         (
             {"observation": {"modalities": {"obs": {"low_dim": ["x"], "rgb": ["x"]}}}},

@@ -11,7 +11,8 @@
 
 --render_image_names names cameras to render side by side ("default" is the env's viewer camera; Fetch models
 also have external_camera_0, head_camera_rgb, gripper_camera_rgb), or with --use-obs, image observation keys
-(default: every image key of the dataset). Demos are played in order; --n keeps the first n, --first shows
+(default: every image key of the dataset). --render_depth_names adds the depth images of cameras (grey, near is
+dark, 2.55 m and farther white), or with --use-obs, depth observation keys. Demos are played in order; --n keeps the first n, --first shows
 only each demo's first frame. An episode is reset with the demo's `seed` attribute when it has one (so Fetch
 goals match), otherwise from its first stored state.
 """
@@ -36,6 +37,8 @@ def parse_args() -> argparse.Namespace:
                       help="show the stored image observations instead of running the env")
     parser.add_argument("--render_image_names", nargs="+", default=None,
                         help="cameras to render, or image obs keys with --use-obs")
+    parser.add_argument("--render_depth_names", nargs="+", default=[],
+                        help="cameras whose depth to render beside the images, or depth obs keys with --use-obs")
     parser.add_argument("--video_path", required=True, help="output MP4 (its folder must exist)")
     parser.add_argument("--video_skip", type=int, default=5, help="write every n-th frame")
     parser.add_argument("--camera_size", type=int, default=256,
@@ -87,7 +90,8 @@ def pad_to_macro_block(frame: np.ndarray, block: int = 16) -> np.ndarray:
     return np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0))) if pad_h or pad_w else frame
 
 
-def env_frames(env, f, demo: str, cameras: list[str], size: int, use_actions: bool, first: bool, report: dict):
+def env_frames(env, f, demo: str, cameras: list[str], depth_cameras: list[str], size: int, use_actions: bool,
+               first: bool, report: dict):
     """Rendered frames of a demo played in `env`; fills `report` with success and state error."""
     grp = f["data"][demo]
     states = grp["states"][()] if "states" in grp else None
@@ -97,7 +101,9 @@ def env_frames(env, f, demo: str, cameras: list[str], size: int, use_actions: bo
         env.set_state(states[0])
 
     def render():
-        return np.concatenate([env.render(height=size, width=size, camera=c) for c in cameras], axis=1)
+        images = [env.render(height=size, width=size, camera=c) for c in cameras]
+        images += [as_rgb(env.render_depth(height=size, width=size, camera=c)) for c in depth_cameras]
+        return np.concatenate(images, axis=1)
 
     actions = grp["actions"][()]
     errors, success = [], False
@@ -129,7 +135,7 @@ def main() -> None:
         env, keys = None, None
         if args.use_obs:
             available = image_keys(f, demos[0])
-            keys = args.render_image_names or available
+            keys = (args.render_image_names or ([] if args.render_depth_names else available)) + args.render_depth_names
             unknown = [k for k in keys if k not in available]
             if unknown or not keys:
                 raise UserError(f"{args.dataset}: no image observation {unknown[0] if unknown else ''!r}; its image "
@@ -140,14 +146,15 @@ def main() -> None:
                 raise UserError(f"{args.dataset}: {no_states[0]} has no 'states' to restore; use --use-actions "
                                 "(replay actions) or --use-obs (stored images)")
             env = create_env(fmt.read_env_args(f), render_offscreen=True)
-        cameras = args.render_image_names or ["default"]
+        cameras = args.render_image_names or ([] if args.render_depth_names else ["default"])
         writer = imageio.get_writer(args.video_path, fps=20)
         n_frames = 0
         try:
             for demo in demos:
                 report: dict = {}
                 frames = (obs_frames(f, demo, keys, args.camera_size, args.first) if args.use_obs else
-                          env_frames(env, f, demo, cameras, args.camera_size, args.use_actions, args.first, report))
+                          env_frames(env, f, demo, cameras, args.render_depth_names, args.camera_size,
+                                     args.use_actions, args.first, report))
                 for t, frame in enumerate(frames):
                     if args.first or t % args.video_skip == 0:
                         writer.append_data(pad_to_macro_block(frame))

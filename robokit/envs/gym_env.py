@@ -331,6 +331,15 @@ class GymEnv(EnvBase):
             raise RuntimeError(f"{self.name} renders only when created with render_offscreen=True")
         return _resize_nearest(np.asarray(self._env.render(), dtype=np.uint8), height, width)
 
+    def render_depth(self, height: int = 256, width: int = 256, camera: str | None = None) -> np.ndarray:
+        """(height, width, 1) uint8 depth in centimetres (see robokit.envs.cameras) of a MuJoCo env's camera."""
+        if not self._is_mujoco:
+            raise UserError(f"{self.name} is not a MuJoCo env: it renders no depth")
+        if self._frame_renderer is None:
+            self._frame_renderer = _MujocoFrameRenderer(self._env.unwrapped)
+        _, depth = self._frame_renderer.render(height, width, camera, depth=True)
+        return depth_to_uint8(depth)
+
     # ----- bookkeeping -----
 
     def serialize(self) -> dict:

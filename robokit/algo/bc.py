@@ -114,14 +114,9 @@ class BC(PolicyAlgo):
         return self.nets["policy"](batch[K.OBS], batch.get(K.GOAL_OBS))
 
     def _compute_losses(self, predictions, batch: dict) -> dict:
-        losses = action_losses(predictions, batch[K.ACTIONS], batch.get(K.PAD_MASK))
         loss_cfg = self.algo_config.loss
-        losses["action_loss"] = (
-            loss_cfg.l2_weight * losses["l2_loss"]
-            + loss_cfg.l1_weight * losses["l1_loss"]
-            + loss_cfg.cos_weight * losses["cos_loss"]
-        )
-        return losses
+        weights = {"l2_loss": loss_cfg.l2_weight, "l1_loss": loss_cfg.l1_weight, "cos_loss": loss_cfg.cos_weight}
+        return action_losses(predictions, batch[K.ACTIONS], batch.get(K.PAD_MASK), weights)
 
     def _train_step(self, losses: dict) -> dict:
         return {"policy_grad_norm": self.backprop("policy", losses["action_loss"])}

@@ -27,6 +27,11 @@ class BCLossConfig(Section):
     l1_weight: float = param(0.0, "weight of the L1 action loss", minimum=0.0)
     cos_weight: float = param(0.0, "weight of the cosine action loss", minimum=0.0)
 
+    def check(self) -> None:
+        if not (self.l2_weight or self.l1_weight or self.cos_weight):
+            raise ConfigError(f"{self.key_path('l2_weight')}, l1_weight and cos_weight are all 0: nothing to train; "
+                              f"set {self.key_path('l2_weight')}=1.0")
+
 
 class BCAlgoConfig(AlgoConfig):
     """`config.algo` of BC."""

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import torch
 from termcolor import colored
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from robokit.data import hdf5_format as fmt
@@ -372,13 +372,12 @@ class SequenceDataset(Dataset):
         return self.get_batch(index)
 
     def make_batch_sampler(self, batch_size: int, shuffle: bool = True, generator=None,
-                           drop_last: bool = True) -> BatchSampler:
-        """Sampler of index lists, for `DataLoader(ds, sampler=..., batch_size=None)` (vectorised batches)."""
+                           drop_last: bool = True) -> "IndexBatchSampler":
+        """Sampler of (B,) index tensors, for `DataLoader(ds, sampler=..., batch_size=None)` (vectorised batches)."""
         if drop_last and len(self) < batch_size:
             raise DatasetError(f"{self.hdf5_path}: {len(self)} samples is fewer than batch_size={batch_size}; "
                                "fix: lower the batch size or use more demos")
-        base = RandomSampler(self, generator=generator) if shuffle else SequentialSampler(self)
-        return BatchSampler(base, batch_size, drop_last)
+        return IndexBatchSampler(len(self), batch_size, shuffle, generator, drop_last)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(path={self.hdf5_path!r}, filter_key={self.filter_by_attribute!r}, "
@@ -387,6 +386,24 @@ class SequenceDataset(Dataset):
                 f"pad_seq_length={self.pad_seq_length}, pad_frame_stack={self.pad_frame_stack}, "
                 f"goal_mode={self.goal_mode!r}, cache_mode={self.hdf5_cache_mode!r}, "
                 f"obs_keys={self.obs_keys}, dataset_keys={list(self.dataset_keys)})")
+
+
+class IndexBatchSampler(Sampler):
+    """Batches of sample indices as (B,) long tensors: one pass is a permutation of range(n) (or range(n) in
+    order without shuffle) cut into batches, made with one `torch.randperm` rather than index by index."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool = True, generator=None, drop_last: bool = True):
+        self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
+        self.generator = generator
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+        stop = self.n - self.n % self.batch_size if self.drop_last else self.n
+        for first in range(0, stop, self.batch_size):
+            yield order[first:first + self.batch_size]
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
 
 def make_dataloader(dataset: SequenceDataset, batch_size: int, num_workers: int = 0, shuffle: bool = True,

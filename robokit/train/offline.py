@@ -113,10 +113,14 @@ def load_datasets(config, dataset_path) -> tuple[SequenceDataset, SequenceDatase
 
 
 def batch_stream(dataset: SequenceDataset, batch_size: int, num_workers: int, seed: int):
-    """Endless iterator of shuffled batches (each pass over the sampler reshuffles)."""
+    """Endless iterator of shuffled batches (each pass over the sampler reshuffles). Without workers, batches
+    are gathered here directly (a DataLoader would only add per-batch conversion overhead)."""
     loader = make_dataloader(dataset, min(batch_size, len(dataset)), num_workers=num_workers, seed=seed)
     while True:
-        yield from loader
+        if num_workers == 0:
+            yield from map(dataset.get_batch, loader.sampler)
+        else:
+            yield from loader
 
 
 def steps_per_epoch(n_steps: int | None, dataset: SequenceDataset, batch_size: int) -> int:

@@ -51,15 +51,17 @@ class GaussianHead(nn.Module):
             return float(torch.log(torch.expm1(torch.tensor(value))))
         return float(torch.log(torch.tensor(value)))
 
+    def _std(self, features: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """(..., A) standard deviations: fixed, or from the features; tiny at evaluation with low_noise_eval."""
+        if self.low_noise_eval and not self.training:
+            return torch.full_like(mean, LOW_NOISE_STD)
+        if self.raw_std is None:
+            return torch.full_like(mean, self.init_std)
+        return _std_from_raw(self.raw_std(features), self.std_activation, self.min_std)
+
     def forward(self, features: torch.Tensor) -> Independent:
         mean = torch.tanh(self.mean(features))  # (..., A)
-        if self.raw_std is None:
-            std = torch.full_like(mean, self.init_std)
-        else:
-            std = _std_from_raw(self.raw_std(features), self.std_activation, self.min_std)  # (..., A)
-        if self.low_noise_eval and not self.training:
-            std = torch.full_like(std, LOW_NOISE_STD)
-        return Independent(Normal(mean, std), 1)
+        return Independent(Normal(mean, self._std(features, mean)), 1)
 
 
 class GMMHead(nn.Module):
@@ -102,10 +104,5 @@ class TanhGaussianHead(GaussianHead):
 
     def forward(self, features: torch.Tensor) -> Independent:
         mean = self.mean(features).clamp(-MAX_PRE_TANH_MEAN, MAX_PRE_TANH_MEAN)  # (..., A) before tanh
-        if self.raw_std is None:
-            std = torch.full_like(mean, self.init_std)
-        else:
-            std = _std_from_raw(self.raw_std(features), self.std_activation, self.min_std)  # (..., A)
-        if self.low_noise_eval and not self.training:
-            std = torch.full_like(std, LOW_NOISE_STD)
-        return Independent(TransformedDistribution(Normal(mean, std), [TanhTransform(cache_size=1)]), 1)
+        gaussian = Normal(mean, self._std(features, mean))
+        return Independent(TransformedDistribution(gaussian, [TanhTransform(cache_size=1)]), 1)

@@ -5,10 +5,10 @@ Each algorithm trains for --steps gradient steps with each of --seeds, then its 
 checkpoint with policy_from_checkpoint) runs --eval-episodes evaluation episodes (the same reset seeds for
 every run); the table gives the mean +- std over seeds of the success rate and the return.
 
-The measured table (datasets/README.md) came from this command, the defaults spelled out (about 20 minutes
-on 2 shared CPU cores):
+The measured table (datasets/README.md) came from this command, the defaults spelled out (about 4 minutes
+on 2 CPU cores):
 
-    nice -n 10 python scripts/compare_offline.py --env FetchReach-v4 --n-episodes 200 \\
+    OMP_NUM_THREADS=1 python scripts/compare_offline.py --env FetchReach-v4 --n-episodes 200 \\
         --mixed expert:0.2,noisy:0.2,random:0.2,other_goal:0.4 --noise-std 0.5 --algos bc iql td3_bc \\
         --seeds 0 1 2 --steps 3000 --eval-episodes 50
 

@@ -52,8 +52,13 @@ def create_envs(env_args: dict, num_envs: int, mode: str = "sync", render_offscr
     envs: list[EnvBase] = []
     try:
         for _ in range(num_envs):
-            envs.append(SubprocessEnv(env_args, render_offscreen) if mode == "async" and num_envs > 1
-                        else create_env(env_args, render_offscreen=render_offscreen))
+            if mode == "async" and num_envs > 1:  # start every process first: they build their envs together
+                envs.append(SubprocessEnv(env_args, render_offscreen, wait=False))
+            else:
+                envs.append(create_env(env_args, render_offscreen=render_offscreen))
+        for env in envs:
+            if isinstance(env, SubprocessEnv):
+                env.wait_ready()
     except BaseException:
         for env in envs:
             env.close()

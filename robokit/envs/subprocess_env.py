@@ -59,7 +59,9 @@ class SubprocessEnv(EnvBase):
     """`create_env(env_args, render_offscreen)` in a child process (start method "spawn": no simulator or
     OpenGL state is inherited)."""
 
-    def __init__(self, env_args: dict, render_offscreen: bool = False):
+    def __init__(self, env_args: dict, render_offscreen: bool = False, wait: bool = True):
+        """wait=False returns as soon as the process starts (to start several at once); call `wait_ready()`
+        before using the env."""
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._process = ctx.Process(target=_worker, args=(child, env_args, render_offscreen), daemon=True)
@@ -68,6 +70,14 @@ class SubprocessEnv(EnvBase):
         self._closed = False
         self._waiting = False
         self._success = False
+        self.name = env_args.get("env_name", "?")
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> "SubprocessEnv":
+        """Wait until the child has built the env; its construction error (e.g. an unknown env id) is raised here."""
+        if hasattr(self, "_env_args"):
+            return self
         try:
             meta = self._receive()
         except BaseException:
@@ -76,6 +86,7 @@ class SubprocessEnv(EnvBase):
         self.name = meta["name"]
         self._action_space, self._observation_space = meta["action_space"], meta["observation_space"]
         self._max_episode_steps, self._env_args = meta["max_episode_steps"], meta["env_args"]
+        return self
 
     # ----- the pipe -----
     def _receive(self):

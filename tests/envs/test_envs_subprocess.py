@@ -63,3 +63,5 @@ def test_create_envs_builds_a_group_of_the_chosen_kind(mode, cls):
             env.close()
     with pytest.raises(UserError, match="unknown vector env mode"):
         create_envs(REACH, 2, "threads")
+    with pytest.raises(UserError, match="unknown environment 'FetchRech-v4'"):
+        create_envs(REACH, 2, mode, env_name="FetchRech-v4")

@@ -218,7 +218,7 @@ class OnlineRun:
         next_obs, rewards, terminated, _, final_obs = self._step_envs(actions)
         self.buffer.add(raw_obs, actions, rewards, terminated, final_obs)
         self.obs = next_obs
-        if self.global_step < algo_cfg.learning_starts:
+        if self.global_step <= algo_cfg.learning_starts:  # the first update follows the first policy action
             return
         self._pending_updates += algo_cfg.utd_ratio * n
         while self._pending_updates >= 1.0:

@@ -18,6 +18,7 @@ from robokit.data import check_dataset, list_demos, list_filter_keys, read_episo
 from robokit.train import online
 from robokit.train.checkpoint import load_checkpoint
 from robokit.utils.normalization import normalize
+from tb_events import read_scalars
 
 REPO = Path(__file__).resolve().parents[2]
 ALGOS = ["sac", "td3", "ppo", "a2c"]
@@ -197,3 +198,31 @@ def test_run_trained_agent_evaluates_an_online_checkpoint(debug_runs):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["Num_Episodes"] == 2 and summary["Horizon"] == 20
+
+
+@pytest.mark.parametrize("utd_ratio, num_envs", [(0.5, 1), (2.0, 1), (1.0, 2)])
+def test_gradient_steps_follow_the_update_to_data_ratio(tmp_path, utd_ratio, num_envs):
+    config = small_config("sac", "algo.learning_starts=40", "train.num_env_steps=120", f"train.num_envs={num_envs}",
+                          f"algo.utd_ratio={utd_ratio}", "train.batch_size=16", "experiment.rollout.enabled=false")
+    online.check_online_config(config)
+    run = online.OnlineRun(config, output_dir=tmp_path, progress=False)
+    try:
+        run.run()
+        assert run.global_step == 120
+        assert run.num_updates == int((120 - 40) * utd_ratio)  # none during the random warm-up
+    finally:
+        run.close()
+
+
+def test_tensorboard_has_the_online_curves(tmp_path):
+    config = small_config("sac", "experiment.logging.log_tb=true")
+    run = online.train(config, output_dir=tmp_path, progress=False)
+    scalars = read_scalars(run / "logs" / "tb")
+    for tag in ("Train/Episode_Return", "Train/Env_Steps_per_second", "Train/Critic_Loss", "Train/Actor_Loss",
+                "Train/Alpha", "Train/Entropy", "Rollout/Pendulum-v1/Return"):
+        assert tag in scalars, f"{tag} missing from {sorted(scalars)}"
+    steps = [step for step, _ in scalars["Train/Env_Steps_per_second"]]
+    assert steps == sorted(steps) and steps[-1] == config.train.num_env_steps  # plotted against env steps
+    returns = [value for _, value in scalars["Train/Episode_Return"]]
+    assert all(-2000 < r <= 0 for r in returns)  # Pendulum: a negative return per 200-step episode
+    assert all(value > 0 for _, value in scalars["Train/Alpha"])

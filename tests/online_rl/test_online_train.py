@@ -150,6 +150,11 @@ def test_experience_is_written_for_offline_algorithms(tmp_path):
                          "algo.actor_layer_dims=[32]", "experiment.render_video=false"])
     run = train_offline(bc, dataset_path=path, output_dir=tmp_path / "bc", debug=True, progress=False)
     assert (run / "models" / "last.pth").exists()
+    iql = config_factory("iql")  # offline RL reads the rewards, dones and next observations too
+    apply_overrides(iql, ['observation.modalities.obs.low_dim=["flat"]', "experiment.logging.log_tb=false",
+                          "experiment.render_video=false"])
+    run = train_offline(iql, dataset_path=path, output_dir=tmp_path / "iql", debug=True, progress=False)
+    assert load_checkpoint(run / "models" / "last.pth")["algo_name"] == "iql"
 
 
 def test_run_resumes_from_a_checkpoint_with_its_replay_buffer(tmp_path):

@@ -114,17 +114,17 @@ class SequenceDataset(Dataset):
     def _build_index(self) -> None:
         """Per-episode flat offsets and the (episode, t) of every sample."""
         lengths = np.asarray(self.demo_lengths, dtype=np.int64)
-        self._ep_len = torch.from_numpy(lengths)  # (E,)
-        self._ep_start = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64))  # (E,)
+        # index arrays are numpy: a batch's index arithmetic is a few microseconds of numpy, not torch dispatches
+        self._ep_len = lengths  # (E,)
+        self._ep_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)  # (E,)
         self.total_num_steps = int(lengths.sum())
         first = 0 if self.pad_frame_stack else self.frame_stack - 1
         last = lengths - 1 if self.pad_seq_length else lengths - self.seq_length  # (E,) last valid t
         counts = np.maximum(last - first + 1, 0)  # (E,) robomimic: L - (fs-1)[no fs pad] - (sl-1)[no seq pad]
-        self._sample_ep = torch.from_numpy(np.repeat(np.arange(len(lengths)), counts))  # (N,)
+        self._sample_ep = np.repeat(np.arange(len(lengths)), counts)  # (N,)
         starts_in_samples = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        self._sample_t = torch.from_numpy(
-            np.arange(int(counts.sum())) - np.repeat(starts_in_samples, counts) + first)  # (N,)
-        self._offsets = torch.arange(-self.frame_stack + 1, self.seq_length)  # (T,)
+        self._sample_t = np.arange(int(counts.sum())) - np.repeat(starts_in_samples, counts) + first  # (N,)
+        self._offsets = np.arange(-self.frame_stack + 1, self.seq_length)  # (T,)
         n_short = int((counts == 0).sum())
         if len(self._sample_ep) == 0:
             raise DatasetError(f"{self.hdf5_path}: no samples: every demo is shorter than a window "
@@ -151,7 +151,7 @@ class SequenceDataset(Dataset):
             self._keys[k] = (shape, np.dtype(np.float32), self.hdf5_cache_mode is not None)
 
     def _load_cache(self) -> None:
-        """Read every cached key of every episode once into flat (total_steps, ...) tensors."""
+        """Read every cached key of every episode once into flat (total_steps, ...) arrays."""
         cached = [k for k, (_, _, c) in self._keys.items() if c]
         arrays = {k: np.empty((self.total_num_steps,) + self._keys[k][0], dtype=self._keys[k][1]) for k in cached}
         if cached:
@@ -162,7 +162,7 @@ class SequenceDataset(Dataset):
                 handles = self._episode_handles(ep)
                 for k in cached:
                     self._checked_read(handles, ep, k, out=arrays[k][s:e])
-        self._cache = {k: torch.from_numpy(a) for k, a in arrays.items()}
+        self._cache = arrays
 
     def _checked_read(self, handles: dict, ep: int, key: str, rows=None, out=None) -> np.ndarray:
         """Rows of one episode's key (all rows when `rows` is None), with shape and NaN checks.
@@ -219,7 +219,7 @@ class SequenceDataset(Dataset):
                 self._norm[K.ACTIONS] = self._action_stats
         for key, stats in self._norm.items():
             if key in self._cache:
-                arr = self._cache[key].numpy()  # shares memory with the tensor: normalise in place
+                arr = self._cache[key]  # normalised in place
                 arr -= stats["offset"]
                 arr /= stats["scale"]
 
@@ -237,7 +237,7 @@ class SequenceDataset(Dataset):
     def _full_array(self, key: str) -> np.ndarray:
         """All steps of one key (unnormalised), (total_steps, ...), from the cache or read from the file."""
         if key in self._cache:
-            return self._cache[key].numpy()
+            return self._cache[key]
         if key in self._keys:
             parts = [self._checked_read(self._episode_handles(ep), ep, key) for ep in range(self.n_demos)]
         else:  # e.g. action stats while actions are not a dataset key
@@ -306,7 +306,7 @@ class SequenceDataset(Dataset):
     @property
     def cached_nbytes(self) -> int:
         """Bytes held by the in-memory data tensors (the index arrays are not counted)."""
-        return sum(t.numel() * t.element_size() for t in self._cache.values())
+        return sum(a.nbytes for a in self._cache.values())
 
     def get_obs_normalization_stats(self) -> dict | None:
         """{obs key: {"offset", "scale"}} numpy float32, or None when obs are not normalised."""
@@ -322,17 +322,18 @@ class SequenceDataset(Dataset):
 
     def get_batch(self, indices) -> dict:
         """Samples `indices` (B,) as a batch: obs {k: (B, T, ...)}, actions (B, T, A), pad_mask (B, T), ..."""
-        idx = torch.as_tensor(np.asarray(indices) if isinstance(indices, list) else indices,
-                              dtype=torch.long).reshape(-1)  # (B,)
+        if isinstance(indices, torch.Tensor):
+            indices = indices.numpy()
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)  # (B,)
         n = len(self)
-        if len(idx) and (int(idx.min()) < -n or int(idx.max()) >= n):
+        if idx.size and (idx.min() < -n or idx.max() >= n):
             raise IndexError(f"sample index out of range for a dataset of {n} samples")
-        idx = torch.where(idx < 0, idx + n, idx)
+        idx = np.where(idx < 0, idx + n, idx)
         ep = self._sample_ep[idx]  # (B,)
         start, length = self._ep_start[ep], self._ep_len[ep]  # (B,), (B,)
         local = self._sample_t[idx][:, None] + self._offsets[None, :]  # (B, T) step in episode, unclamped
         real = (local >= 0) & (local < length[:, None])  # (B, T)
-        flat = start[:, None] + torch.minimum(local.clamp(min=0), length[:, None] - 1)  # (B, T) edge padding
+        flat = start[:, None] + np.minimum(np.maximum(local, 0), length[:, None] - 1)  # (B, T) edge padding
 
         batch = {K.OBS: {k: self._gather(f"obs/{k}", flat) for k in self.obs_keys}}
         if self.load_next_obs:
@@ -343,25 +344,25 @@ class SequenceDataset(Dataset):
         for k in self.dataset_keys:
             batch[k] = self._gather(k, flat)
         if self.get_pad_mask:
-            batch[K.PAD_MASK] = real
+            batch[K.PAD_MASK] = torch.from_numpy(real)
         return batch
 
-    def _gather(self, key: str, flat: torch.Tensor) -> torch.Tensor:
+    def _gather(self, key: str, flat: np.ndarray) -> torch.Tensor:
         """Steps `flat` (any shape) of one key -> (*flat.shape, *per-step shape)."""
         if key in self._cache:
             data = self._cache[key]  # (total_steps, ...)
-            return torch.index_select(data, 0, flat.reshape(-1)).reshape(flat.shape + data.shape[1:])
+            return torch.from_numpy(data.take(flat.reshape(-1), axis=0).reshape(flat.shape + data.shape[1:]))
         shape, dtype, _ = self._keys[key]
-        uniq, inverse = torch.unique(flat.reshape(-1), sorted=True, return_inverse=True)  # (U,), (numel,)
-        ep_of = torch.searchsorted(self._ep_start, uniq, right=True) - 1  # (U,)
+        uniq, inverse = np.unique(flat.reshape(-1), return_inverse=True)  # (U,) sorted, (numel,)
+        ep_of = np.searchsorted(self._ep_start, uniq, side="right") - 1  # (U,)
         out = np.empty((len(uniq),) + shape, dtype=dtype)  # (U, ...)
-        for ep in torch.unique(ep_of).tolist():
-            sel = (ep_of == ep).nonzero().reshape(-1)
-            rows = (uniq[sel] - self._ep_start[ep]).numpy()  # sorted, unique
-            out[sel.numpy()] = self._checked_read(self._episode_handles(ep), ep, key, rows)
+        for ep in np.unique(ep_of).tolist():
+            sel = np.flatnonzero(ep_of == ep)
+            rows = uniq[sel] - self._ep_start[ep]  # sorted, unique
+            out[sel] = self._checked_read(self._episode_handles(ep), ep, key, rows)
         if key in self._norm:
             out = normalize(out, self._norm[key]).astype(np.float32, copy=False)
-        return torch.index_select(torch.from_numpy(out), 0, inverse).reshape(flat.shape + shape)
+        return torch.from_numpy(out.take(inverse.reshape(-1), axis=0).reshape(flat.shape + shape))
 
     def __getitem__(self, index):
         """One sample (a batch without the batch dim) for an int; a batch for an index array, list or slice."""

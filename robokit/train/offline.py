@@ -29,6 +29,7 @@ from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_che
 from robokit.train.logger import RunLogger
 from robokit.train.rollouts import rollout_with_stats
 from robokit.utils.device import get_torch_device
+from robokit.utils.tensors import map_structure
 
 
 @dataclass
@@ -112,15 +113,39 @@ def load_datasets(config, dataset_path) -> tuple[SequenceDataset, SequenceDatase
     return train_ds, valid_ds
 
 
+GATHER_BYTES = 8 * 2**20  # without workers, gather several batches at once up to about this many bytes
+
+
 def batch_stream(dataset: SequenceDataset, batch_size: int, num_workers: int, seed: int):
-    """Endless iterator of shuffled batches (each pass over the sampler reshuffles). Without workers, batches
-    are gathered here directly (a DataLoader would only add per-batch conversion overhead)."""
+    """Endless iterator of shuffled batches (each pass over the sampler reshuffles).
+
+    Without workers, batches are gathered here, not through a DataLoader, and several at a time (one
+    `get_batch` for up to GATHER_BYTES of small low-dimensional batches, then sliced): the per-batch Python
+    work of gathering is what a training step on small networks waits for.
+    """
     loader = make_dataloader(dataset, min(batch_size, len(dataset)), num_workers=num_workers, seed=seed)
-    while True:
-        if num_workers == 0:
-            yield from map(dataset.get_batch, loader.sampler)
-        else:
+    if num_workers > 0:
+        while True:
             yield from loader
+    group = None  # batches gathered per get_batch, sized from the first batch
+    while True:
+        indices = iter(loader.sampler)
+        while True:
+            chunk = [i for _, i in zip(range(group or 1), indices)]
+            if not chunk:
+                break
+            gathered = dataset.get_batch(torch.cat(chunk))
+            if group is None:
+                nbytes = sum(t.numel() * t.element_size() for t in _leaves(gathered))
+                group = max(1, min(64, GATHER_BYTES // max(nbytes, 1)))
+            first = 0
+            for part in chunk:
+                yield map_structure(lambda t, lo=first, hi=first + len(part): t[lo:hi], gathered)
+                first += len(part)
+
+
+def _leaves(tree) -> list:
+    return [tree] if not isinstance(tree, dict) else [leaf for v in tree.values() for leaf in _leaves(v)]
 
 
 def steps_per_epoch(n_steps: int | None, dataset: SequenceDataset, batch_size: int) -> int:

@@ -32,7 +32,7 @@ demo: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) scripts/benchmark.py
 
-## online RL: robokit vs Stable-Baselines3, same hyperparameters, one run (about an hour on 2 cores)
+## online RL: robokit vs Stable-Baselines3, same hyperparameters, one run (about 20 minutes on 2 cores)
 benchmark-online: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) scripts/benchmark_online.py

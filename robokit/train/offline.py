@@ -291,16 +291,11 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                 for i, (env_name, envs) in enumerate(eval_envs.items()):
                     video_path = None
                     if config.experiment.render_video:
-                        suffix = "" if i == 0 else f"_{env_name}"
-                        video_path = run_dir / "videos" / f"epoch_{epoch}{suffix}.mp4"
+                        video_path = run_dir / "videos" / (f"epoch_{epoch}.mp4" if i == 0 else
+                                                           f"epoch_{epoch}_{env_name}.mp4")
                         video_paths.append(video_path)
-                    stats = rollout_with_stats(
-                        policy, envs, rollout_cfg.n, rollout_cfg.horizon, rollout_cfg.terminate_on_success,
-                        seed=config.train.seed * 100_000 + epoch * 1000, video_path=video_path,
-                        video_skip=config.experiment.video_skip, progress=progress,
-                    )
-                    summary = {k: v for k, v in stats.items() if k != "episodes"}
-                    log.scalars(f"Rollout/{env_name}", summary, epoch)
+                    stats = evaluate(policy, envs, config, epoch, video_path, progress)
+                    log.scalars(f"Rollout/{env_name}", {k: v for k, v in stats.items() if k != "episodes"}, epoch)
                     if i > 0:  # additional envs are logged; the best checkpoints follow the dataset's env
                         line += f" | {env_name} success {stats['Success_Rate']:.2f}"
                         continue
@@ -334,6 +329,14 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
         log.close()
         close_envs(eval_envs)
     return run_dir
+
+
+def evaluate(policy: RolloutPolicy, envs: list, config, epoch: int, video_path=None, progress: bool = True) -> dict:
+    """`experiment.rollout.n` episodes in `envs` (stepped together when there are several), seeded per epoch."""
+    rollout_cfg = config.experiment.rollout
+    return rollout_with_stats(policy, envs, rollout_cfg.n, rollout_cfg.horizon, rollout_cfg.terminate_on_success,
+                              seed=config.train.seed * 100_000 + epoch * 1000, video_path=video_path,
+                              video_skip=config.experiment.video_skip, progress=progress)
 
 
 def make_rollout_policy(algo, dataset: SequenceDataset) -> RolloutPolicy:

@@ -136,16 +136,13 @@ def batch_stream(dataset: SequenceDataset, batch_size: int, num_workers: int, se
                 break
             gathered = dataset.get_batch(torch.cat(chunk))
             if group is None:
-                nbytes = sum(t.numel() * t.element_size() for t in _leaves(gathered))
-                group = max(1, min(64, GATHER_BYTES // max(nbytes, 1)))
+                sizes = []
+                map_structure(lambda t: sizes.append(t.numel() * t.element_size()), gathered)
+                group = max(1, min(64, GATHER_BYTES // max(sum(sizes), 1)))
             first = 0
             for part in chunk:
                 yield map_structure(lambda t, lo=first, hi=first + len(part): t[lo:hi], gathered)
                 first += len(part)
-
-
-def _leaves(tree) -> list:
-    return [tree] if not isinstance(tree, dict) else [leaf for v in tree.values() for leaf in _leaves(v)]
 
 
 def steps_per_epoch(n_steps: int | None, dataset: SequenceDataset, batch_size: int) -> int:

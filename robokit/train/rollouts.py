@@ -37,33 +37,15 @@ def run_rollout(policy, env, horizon: int, terminate_on_success: bool = True, se
                 video_writer=None, video_skip: int = 5, video_size: int = 256,
                 recorder: EpisodeRecorder | None = None) -> dict:
     """One episode; returns {"Return", "Horizon", "Success_Rate"} (success is 0.0 or 1.0)."""
-    policy.start_episode()
-    obs = env.reset(seed=seed)
-    needs_goal = bool(policy.policy.goal_shapes)
-    if needs_goal and not hasattr(env, "get_goal"):
-        raise ValueError("this policy is goal-conditioned but the environment has no get_goal()")
-    total_return, success, steps = 0.0, False, 0
-    for steps in range(1, horizon + 1):
-        state = env.get_state() if recorder is not None else None
-        action = policy(obs, goal=env.get_goal() if needs_goal else None)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        total_return += float(reward)
-        success = success or env.is_success()
-        if video_writer is not None and (steps - 1) % video_skip == 0:
-            video_writer.append_data(env.render(height=video_size, width=video_size))
-        done = terminated or truncated or (terminate_on_success and success)
-        if recorder is not None:
-            recorder.add(obs, action, reward, done or steps == horizon, next_obs, state)
-        obs = next_obs
-        if done:
-            break
-    return {"Return": total_return, "Horizon": steps, "Success_Rate": float(success)}
+    return run_batched_rollouts(policy, [env], [seed], horizon, terminate_on_success, video_writer, video_skip,
+                                video_size, None if recorder is None else [recorder])[0]
 
 
 def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminate_on_success: bool = True,
                          video_writer=None, video_skip: int = 5, video_size: int = 256,
                          recorders: list | None = None) -> list[dict]:
-    """One episode in each of the first len(seeds) envs at once; returns a result dict per episode.
+    """One episode in each of the first len(seeds) envs at once (one env: a plain episode); returns a result
+    dict per episode.
 
     Each step stacks the observations of the envs into one batch {k: (N, *shape)}, so the policy runs once
     per step for all of them. An env whose episode has ended stays in the batch (its last observation is
@@ -135,13 +117,8 @@ def rollout_with_stats(policy, env, n: int, horizon: int, terminate_on_success: 
             count = min(len(envs), n - first)
             seeds = [None if seed is None else seed + first + j for j in range(count)]
             recorders = [EpisodeRecorder() for _ in range(count)] if episode_callback is not None else None
-            if len(envs) == 1:
-                chunk = [run_rollout(policy, envs[0], horizon, terminate_on_success, seeds[0], writer, video_skip,
-                                     video_size, recorder=recorders[0] if recorders else None)]
-            else:
-                chunk = run_batched_rollouts(policy, envs, seeds, horizon, terminate_on_success, writer, video_skip,
-                                             video_size, recorders)
-            results.extend(chunk)
+            results.extend(run_batched_rollouts(policy, envs, seeds, horizon, terminate_on_success, writer,
+                                                video_skip, video_size, recorders))
             for recorder in recorders or []:
                 episode_callback(recorder.episode())
             bar.update(count)

@@ -22,3 +22,15 @@ def fetch_push_dataset(tmp_path_factory) -> Path:
     run_script("generate_dataset.py", "--env", "FetchPush-v4", "--n-demos", "12", "--out", path, "--seed", "3",
                "--valid-ratio", "0.25", check=True)
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one CPU thread for the test: small networks run fastest there on this 2-core machine.
+    A folder's conftest makes it automatic by overriding it (see tests/online_rl, tests/vision)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -2,12 +2,8 @@
 is not oversubscribed (the online loop does the same through `train.num_threads`)."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_torch_thread(one_torch_thread):  # tests/conftest.py's fixture, automatic in this folder
     yield
-    torch.set_num_threads(threads)

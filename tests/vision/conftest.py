@@ -38,11 +38,5 @@ def vision_script():
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The vision tests run tiny convolutions: one thread is faster than two, and much faster on busy cores."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_torch_thread(one_torch_thread):  # tiny convolutions: one thread is faster than two, much more on busy cores
     yield
-    torch.set_num_threads(threads)

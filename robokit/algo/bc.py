@@ -116,7 +116,8 @@ class BC(PolicyAlgo):
     def _compute_losses(self, predictions, batch: dict) -> dict:
         loss_cfg = self.algo_config.loss
         weights = {"l2_loss": loss_cfg.l2_weight, "l1_loss": loss_cfg.l1_weight, "cos_loss": loss_cfg.cos_weight}
-        return action_losses(predictions, batch[K.ACTIONS], batch.get(K.PAD_MASK), weights)
+        return action_losses(predictions, batch[K.ACTIONS], batch.get(K.PAD_MASK), weights,
+                             untrained_terms=self.log_diagnostics)
 
     def _train_step(self, losses: dict) -> dict:
         return {"policy_grad_norm": self.backprop("policy", losses["action_loss"])}
@@ -133,7 +134,7 @@ class BC(PolicyAlgo):
         log = super().log_info(info)
         for name, value in info["losses"].items():
             log[LOG_NAMES.get(name, name)] = value.item()
-        if "policy_grad_norm" in info:
+        if info.get("policy_grad_norm") is not None:
             log["Policy_Grad_Norms"] = float(info["policy_grad_norm"])
         return log
 

@@ -52,6 +52,11 @@ class ComposedAlgo(Algo):
         log["Loss"] = total
         return log
 
+    def set_log_diagnostics(self, enabled: bool) -> None:
+        super().set_log_diagnostics(enabled)
+        for part in self.parts.values():
+            part.set_log_diagnostics(enabled)
+
     def on_epoch_end(self, epoch: int) -> None:
         for part in self.parts.values():
             part.on_epoch_end(epoch)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robokit.algo.base import PlannerAlgo
+from robokit.algo.base import PlannerAlgo, scalars
 from robokit.algo.bc import action_vae_from_config, vae_losses
 from robokit.algo.registry import register_algo_factory_func
 from robokit.algo.value_utils import tile
@@ -110,7 +110,7 @@ class GL(PlannerAlgo):
 
     def log_info(self, info: dict) -> dict:
         log = super().log_info(info)
-        log.update({k: float(v) for k, v in info.items()})
+        log.update(scalars(info))
         return log
 
     # ----- deployment -----

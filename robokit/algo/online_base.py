@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import torch
 
-from robokit.algo.base import PolicyAlgo, ValueAlgo
+from robokit.algo.base import PolicyAlgo, ValueAlgo, scalars
 from robokit.algo.value_utils import td_loss
 from robokit.models.policy_nets import ObsGoalEncoder
 
@@ -49,8 +49,7 @@ class OnlineAlgo(PolicyAlgo):
     def log_info(self, info: dict) -> dict:
         """{name: float}: learning rates plus every scalar tensor / float in `info`."""
         log = super().log_info(info)
-        for name, value in info.items():
-            log[name] = float(value)
+        log.update(scalars(info))
         return log
 
 

@@ -131,12 +131,11 @@ class PPO(OnPolicyAlgo):
             value_loss = self._value_loss(values, batch)
             entropy_mean = entropy.mean()
             loss = policy_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * value_loss
-            if not validate:
-                self.backprop("policy", loss)
+            grad_norm = None if validate else self.backprop("policy", loss)
         with torch.no_grad():
             approx_kl = ((ratio - 1.0) - log_ratio).mean()  # low-variance KL(old || new) estimate
             clip_fraction = ((ratio - 1.0).abs() > getattr(cfg, "clip_range", float("inf"))).float().mean()
-        return {
+        info = {
             "Loss": loss.detach(),
             "Policy_Loss": policy_loss.detach(),
             "Value_Loss": value_loss.detach(),
@@ -144,6 +143,9 @@ class PPO(OnPolicyAlgo):
             "Approx_KL": approx_kl,
             "Clip_Fraction": clip_fraction,
         }
+        if grad_norm is not None:
+            info["Grad_Norms"] = grad_norm
+        return info
 
     def train_on_rollout(self, rollout: dict, epoch: int) -> dict:
         """`update_epochs` passes of shuffled minibatches; stops early past 1.5 * target_kl. Returns means."""

@@ -97,13 +97,14 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
             q = critic(obs, batch[K.ACTIONS])  # (K, B)
             critic_loss = ensemble_td_loss(q, target, cfg.critic.use_huber)
             if not validate:
-                self.backprop("critic", critic_loss, max_grad_norm=cfg.critic.max_gradient_norm)
+                info["Critic/Grad_Norms"] = self.backprop("critic", critic_loss,
+                                                          max_grad_norm=cfg.critic.max_gradient_norm)
 
             with frozen_parameters(self.critic_parameters()):
                 q_pi = critic(obs, actions_pi).min(dim=0).values  # (B,)
             actor_loss = (alpha * log_prob - q_pi).mean()
             if not validate:
-                self.backprop("actor", actor_loss, max_grad_norm=cfg.actor.max_gradient_norm)
+                info["Actor/Grad_Norms"] = self.backprop("actor", actor_loss, max_grad_norm=cfg.actor.max_gradient_norm)
                 self._num_updates += 1
                 if self._num_updates % cfg.target_update_interval == 0:
                     self.update_targets(cfg.target_tau)

@@ -73,12 +73,12 @@ class TD3(TargetNetworksMixin, OffPolicyAlgo):
             info = {"Critic_Loss": critic_loss.detach(), "Q_Mean": q.detach().mean()}
             if validate:
                 return info
-            self.backprop("critic", critic_loss, max_grad_norm=cfg.critic.max_gradient_norm)
+            info["Critic/Grad_Norms"] = self.backprop("critic", critic_loss, max_grad_norm=cfg.critic.max_gradient_norm)
             self._num_updates += 1
             if self._num_updates % cfg.actor.update_freq == 0:
                 with frozen_parameters(self.critic_parameters()):
                     actor_loss = -self.nets["critic"][0](obs, self.nets["actor"](obs)).mean()
-                self.backprop("actor", actor_loss, max_grad_norm=cfg.actor.max_gradient_norm)
+                info["Actor/Grad_Norms"] = self.backprop("actor", actor_loss, max_grad_norm=cfg.actor.max_gradient_norm)
                 self.update_targets(cfg.target_tau)
                 info["Actor_Loss"] = actor_loss.detach()
         return info

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robokit.algo.base import PolicyAlgo, ValueAlgo
+from robokit.algo.base import PolicyAlgo, ValueAlgo, scalars
 from robokit.errors import ConfigError
 from robokit.models.policy_nets import MLPPolicy, ObsGoalEncoder
 from robokit.models.value_nets import ActionValueNetwork, CriticEnsemble
@@ -209,7 +209,7 @@ class TDAlgo(TargetNetworksMixin, PolicyAlgo, ValueAlgo):
     def log_info(self, info: dict) -> dict:
         """Every tensor / number in `info` as a float, plus the learning rates."""
         log = super().log_info(info)
-        log.update({k: float(v) for k, v in info.items()})
+        log.update(scalars(info))
         return log
 
     def _check_eval(self) -> None:

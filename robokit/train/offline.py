@@ -149,15 +149,26 @@ def steps_per_epoch(n_steps: int | None, dataset: SequenceDataset, batch_size: i
     return n_steps if n_steps is not None else max(len(dataset) // batch_size, 1)
 
 
-def run_epoch(algo, batches, num_steps: int, epoch: int, validate: bool = False, progress: bool = True) -> dict:
-    """`num_steps` batches through `train_on_batch`; returns the mean of each logged value."""
+def run_epoch(algo, batches, num_steps: int, epoch: int, validate: bool = False, progress: bool = True,
+              stats_every: int = 1) -> dict:
+    """`num_steps` batches through `train_on_batch`; returns the mean of each logged value.
+
+    The info of every `stats_every`-th step (the first one included) is logged; on the other steps the algorithm
+    skips its logging-only statistics. Validation logs every step.
+    """
     logs = defaultdict(list)
     desc = f"epoch {epoch} " + ("valid" if validate else "train")
-    for _ in tqdm(range(num_steps), desc=desc, unit="step", leave=False, disable=not progress, mininterval=0.5):
-        batch = algo.process_batch_for_training(next(batches))
-        info = algo.train_on_batch(batch, epoch, validate=validate)
-        for key, value in algo.log_info(info).items():
-            logs[key].append(value)
+    every = 1 if validate else stats_every
+    try:
+        for step in tqdm(range(num_steps), desc=desc, unit="step", leave=False, disable=not progress, mininterval=0.5):
+            logged = step % every == 0
+            algo.set_log_diagnostics(logged)
+            info = algo.train_on_batch(algo.process_batch_for_training(next(batches)), epoch, validate=validate)
+            if logged:
+                for key, value in algo.log_info(info).items():
+                    logs[key].append(value)
+    finally:
+        algo.set_log_diagnostics(True)
     return {key: float(np.mean(values)) for key, values in logs.items()}
 
 
@@ -264,7 +275,8 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
             state.epoch = epoch
             started = time.perf_counter()
             algo.set_train()
-            train_log = run_epoch(algo, train_batches, n_train, epoch, progress=progress)
+            train_log = run_epoch(algo, train_batches, n_train, epoch, progress=progress,
+                                  stats_every=config.experiment.logging.stats_every_n_steps)
             state.step += n_train
             step_rate = n_train / (time.perf_counter() - started)
             log.scalars("Train", {**train_log, "Steps_per_second": step_rate}, epoch)

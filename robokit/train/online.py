@@ -53,9 +53,6 @@ from robokit.utils import batch_keys as K
 from robokit.utils.device import get_torch_device
 from robokit.utils.tensors import map_structure
 
-LOG_EVERY_UPDATES = 10  # log the info of one gradient step in this many (off-policy), to keep steps cheap
-
-
 def apply_debug_settings(config: OnlineConfig) -> None:
     """A tiny version of the whole run (the config class's DEBUG_OVERRIDES)."""
     apply_overrides(config, type(config).DEBUG_OVERRIDES)
@@ -233,9 +230,11 @@ class OnlineRun:
             batch[K.NEXT_OBS] = self.obs_normalizer.normalize(batch[K.NEXT_OBS], stats)
         if self.reward_scaler is not None:
             batch[K.REWARDS] = self.reward_scaler(batch[K.REWARDS])
+        logged = self.num_updates % self.config.experiment.logging.stats_every_n_steps == 0
+        self.algo.set_log_diagnostics(logged)
         info = self.algo.train_on_batch(self.algo.process_batch_for_training(batch), self.epoch + 1)
         self.num_updates += 1
-        if self.num_updates % LOG_EVERY_UPDATES == 0:
+        if logged:
             self._record(self.algo.log_info(info))
 
     def on_policy_iteration(self) -> None:

@@ -27,6 +27,7 @@ from robokit.errors import ConfigError, DatasetError
 from robokit.models.obs_encoder import check_observation_encoders
 from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_checkpoint
 from robokit.train.logger import RunLogger
+from robokit.train.precision import gradient_step_precision
 from robokit.train.rollouts import rollout_with_stats
 from robokit.utils.device import get_torch_device
 from robokit.utils.tensors import map_structure
@@ -150,11 +151,11 @@ def steps_per_epoch(n_steps: int | None, dataset: SequenceDataset, batch_size: i
 
 
 def run_epoch(algo, batches, num_steps: int, epoch: int, validate: bool = False, progress: bool = True,
-              stats_every: int = 1) -> dict:
+              stats_every: int = 1, precision: str = "off") -> dict:
     """`num_steps` batches through `train_on_batch`; returns the mean of each logged value.
 
     The info of every `stats_every`-th step (the first one included) is logged; on the other steps the algorithm
-    skips its logging-only statistics. Validation logs every step.
+    skips its logging-only statistics. Validation logs every step. `precision`: `train.mixed_precision`.
     """
     logs = defaultdict(list)
     desc = f"epoch {epoch} " + ("valid" if validate else "train")
@@ -163,7 +164,9 @@ def run_epoch(algo, batches, num_steps: int, epoch: int, validate: bool = False,
         for step in tqdm(range(num_steps), desc=desc, unit="step", leave=False, disable=not progress, mininterval=0.5):
             logged = step % every == 0
             algo.set_log_diagnostics(logged)
-            info = algo.train_on_batch(algo.process_batch_for_training(next(batches)), epoch, validate=validate)
+            batch = algo.process_batch_for_training(next(batches))
+            with gradient_step_precision(precision, algo.device):
+                info = algo.train_on_batch(batch, epoch, validate=validate)
             if logged:
                 for key, value in algo.log_info(info).items():
                     logs[key].append(value)
@@ -276,7 +279,8 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
             started = time.perf_counter()
             algo.set_train()
             train_log = run_epoch(algo, train_batches, n_train, epoch, progress=progress,
-                                  stats_every=config.experiment.logging.stats_every_n_steps)
+                                  stats_every=config.experiment.logging.stats_every_n_steps,
+                                  precision=config.train.mixed_precision)
             state.step += n_train
             step_rate = n_train / (time.perf_counter() - started)
             log.scalars("Train", {**train_log, "Steps_per_second": step_rate}, epoch)
@@ -286,7 +290,8 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
             if valid_batches is not None:
                 algo.set_eval()
                 n_valid = steps_per_epoch(config.experiment.validation_epoch_every_n_steps, valid_ds, batch_size)
-                valid_log = run_epoch(algo, valid_batches, n_valid, epoch, validate=True, progress=progress)
+                valid_log = run_epoch(algo, valid_batches, n_valid, epoch, validate=True, progress=progress,
+                                      precision=config.train.mixed_precision)
                 log.scalars("Valid", valid_log, epoch)
                 line += f" | valid {valid_log['Loss']:.4f}"
                 if valid_log["Loss"] < state.best_valid_loss:

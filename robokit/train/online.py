@@ -48,6 +48,7 @@ from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_che
 from robokit.train.experience import ExperienceWriter
 from robokit.train.logger import RunLogger
 from robokit.train.offline import create_run_dir, env_args_for_run
+from robokit.train.precision import gradient_step_precision
 from robokit.train.rollouts import rollout_with_stats
 from robokit.utils import batch_keys as K
 from robokit.utils.device import get_torch_device
@@ -232,7 +233,8 @@ class OnlineRun:
             batch[K.REWARDS] = self.reward_scaler(batch[K.REWARDS])
         logged = self.num_updates % self.config.experiment.logging.stats_every_n_steps == 0
         self.algo.set_log_diagnostics(logged)
-        info = self.algo.train_on_batch(self.algo.process_batch_for_training(batch), self.epoch + 1)
+        with self.precision():
+            info = self.algo.train_on_batch(self.algo.process_batch_for_training(batch), self.epoch + 1)
         self.num_updates += 1
         if logged:
             self._record(self.algo.log_info(info))
@@ -262,8 +264,14 @@ class OnlineRun:
             "values": storage.values, K.REWARDS: storage.rewards, "terminated": storage.terminated,
             K.DONES: storage.dones, "next_values": storage.next_values(last_values),
         }
-        self._record(algo.log_info(algo.train_on_rollout(rollout, self.epoch + 1)))
+        with self.precision():
+            info = algo.train_on_rollout(rollout, self.epoch + 1)
+        self._record(algo.log_info(info))
         self.num_updates += 1
+
+    def precision(self):
+        """The context of one gradient step (`train.mixed_precision`)."""
+        return gradient_step_precision(self.config.train.mixed_precision, self.device)
 
     def _record(self, log: dict) -> None:
         for key, value in log.items():

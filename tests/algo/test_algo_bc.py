@@ -64,7 +64,8 @@ def test_variant_trains_reloads_and_acts(variant, fetch_push_dataset, tmp_path):
     env.close()
 
 
-def test_bc_loss_falls_and_parameters_change(fetch_push_dataset):
+@pytest.mark.parametrize("precision", ["off", "bf16"])
+def test_bc_loss_falls_and_parameters_change(fetch_push_dataset, precision):
     from robokit.algo import algo_factory
     from robokit.train.offline import batch_stream, load_datasets, run_epoch
 
@@ -75,11 +76,12 @@ def test_bc_loss_falls_and_parameters_change(fetch_push_dataset):
     before = [p.detach().clone() for p in algo.nets.parameters()]
     batches = batch_stream(train_ds, 32, num_workers=0, seed=0)
     algo.set_train()
-    first = run_epoch(algo, batches, 5, epoch=1, progress=False)["Loss"]
+    first = run_epoch(algo, batches, 5, epoch=1, progress=False, precision=precision)["Loss"]
     for epoch in range(2, 8):
-        last = run_epoch(algo, batches, 40, epoch=epoch, progress=False)["Loss"]
+        last = run_epoch(algo, batches, 40, epoch=epoch, progress=False, precision=precision)["Loss"]
     assert last < 0.5 * first
     assert all(not torch.equal(a, b) for a, b in zip(before, algo.nets.parameters()))
+    assert all(p.dtype == torch.float32 for p in algo.nets.parameters())
 
 
 @pytest.mark.parametrize("overrides, message", [

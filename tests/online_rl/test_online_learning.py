@@ -37,17 +37,18 @@ def train_and_evaluate(tmp_path, name: str, overrides: list[str]) -> float:
         run.close()
 
 
-def test_short_sac_run_beats_the_random_policy(tmp_path):
+@pytest.mark.parametrize("precision", ["off", "bf16"])
+def test_short_sac_run_beats_the_random_policy(tmp_path, precision):
     started = time.perf_counter()
     sac_return = train_and_evaluate(tmp_path, "sac", [
-        "train.num_env_steps=1000", "train.epoch_env_steps=1000", "train.batch_size=128", "algo.learning_starts=200",
+        f"train.mixed_precision={precision}", "train.num_env_steps=1000", "train.epoch_env_steps=1000", "train.batch_size=128", "algo.learning_starts=200",
         "algo.utd_ratio=4",
         "algo.actor.layer_dims=[64,64]", "algo.critic.layer_dims=[64,64]",
         "algo.optim_params.actor.learning_rate.initial=0.002", "algo.optim_params.critic.learning_rate.initial=0.002",
         "algo.optim_params.alpha.learning_rate.initial=0.002",
     ])
     random_return = random_policy_return(5, seed=11_000)  # the evaluation's seeds: 10_000 + 1000 * train.seed
-    print(f"SAC {sac_return:.1f} vs random {random_return:.1f} in {time.perf_counter() - started:.1f}s")
+    print(f"SAC ({precision}) {sac_return:.1f} vs random {random_return:.1f} in {time.perf_counter() - started:.1f}s")
     assert sac_return > random_return + 300
 
 

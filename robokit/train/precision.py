@@ -1,0 +1,22 @@
+"""Mixed precision for gradient steps: `train.mixed_precision`.
+
+"bf16" runs each gradient step under `torch.autocast` with bfloat16: matrix products (linear layers,
+convolutions) compute in bfloat16, while parameters, optimiser state, losses and reductions stay in
+float32. On CPUs with AVX512-BF16 or AMX, and on recent GPUs, the products run about twice as fast.
+Acting (exploration, evaluation) always runs in float32.
+"""
+
+import contextlib
+
+import torch
+
+MODES = ("off", "bf16")
+
+
+def gradient_step_precision(mode: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The context to run one gradient step in: autocast to bfloat16 for "bf16", nothing for "off"."""
+    if mode == "off":
+        return contextlib.nullcontext()
+    if mode == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    raise ValueError(f"unknown mixed_precision {mode!r}; expected one of {MODES}")

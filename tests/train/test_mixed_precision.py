@@ -1,0 +1,36 @@
+"""train.mixed_precision: bf16 autocast inside a training step, float32 everywhere else."""
+
+import pytest
+import torch
+from torch import nn
+
+from robokit.config import config_factory
+from robokit.errors import ConfigError
+from robokit.train.precision import gradient_step_precision
+
+
+def test_bf16_step_computes_products_in_bf16_and_keeps_float32_state():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    x, y = torch.randn(64, 8), torch.randn(64, 2)
+    before = [p.detach().clone() for p in net.parameters()]
+    with gradient_step_precision("bf16", torch.device("cpu")):
+        out = net(x)
+        loss = nn.functional.mse_loss(out, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert out.dtype == torch.bfloat16 and loss.dtype == torch.float32  # products low, the loss full precision
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in net.parameters())
+    assert all(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    with gradient_step_precision("off", torch.device("cpu")):
+        assert net(x).dtype == torch.float32
+    assert net(x).dtype == torch.float32  # nothing leaks out of the step
+
+
+def test_unknown_precision_is_named():
+    with pytest.raises(ValueError, match="unknown mixed_precision 'fp8'"):
+        gradient_step_precision("fp8", torch.device("cpu"))
+    with pytest.raises(ConfigError, match="train.mixed_precision"):
+        config_factory("bc", {"train": {"mixed_precision": "fp16"}}).validate()

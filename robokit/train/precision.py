@@ -18,5 +18,7 @@ def gradient_step_precision(mode: str, device: torch.device) -> contextlib.Abstr
     if mode == "off":
         return contextlib.nullcontext()
     if mode == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+        # no weight-cast cache: it would keep serving the bfloat16 copy of a weight from before an optimiser
+        # step later in the same context (PPO's minibatch epochs, a critic reused after its update)
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
     raise ValueError(f"unknown mixed_precision {mode!r}; expected one of {MODES}")

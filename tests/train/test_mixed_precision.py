@@ -29,6 +29,21 @@ def test_bf16_step_computes_products_in_bf16_and_keeps_float32_state():
     assert net(x).dtype == torch.float32  # nothing leaks out of the step
 
 
+def test_a_weight_updated_inside_the_context_is_used_at_its_new_value():
+    torch.manual_seed(0)
+    net = nn.Linear(8, 4)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+    x = torch.randn(16, 8)
+    with gradient_step_precision("bf16", torch.device("cpu")):  # as PPO's minibatch epochs run
+        first = net(x)
+        first.square().mean().backward()
+        optimizer.step()
+        second = net(x)
+    expected = nn.functional.linear(x.bfloat16(), net.weight.bfloat16(), net.bias.bfloat16())
+    torch.testing.assert_close(second.detach(), expected)
+    assert not torch.equal(first.detach(), second.detach())
+
+
 def test_unknown_precision_is_named():
     with pytest.raises(ValueError, match="unknown mixed_precision 'fp8'"):
         gradient_step_precision("fp8", torch.device("cpu"))

@@ -10,6 +10,8 @@ from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal, TransformedDistribution
 from torch.distributions.transforms import TanhTransform
 
+from robokit.models.mlp import Float32Linear
+
 LOW_NOISE_STD = 1e-4
 MAX_PRE_TANH_MEAN = 9.0  # tanh(9) = 1 - 3e-8: a larger pre-tanh mean cannot move the action
 
@@ -39,8 +41,8 @@ class GaussianHead(nn.Module):
         self.ac_dim = ac_dim
         self.fixed_std, self.init_std, self.min_std = fixed_std, init_std, min_std
         self.std_activation, self.low_noise_eval = std_activation, low_noise_eval
-        self.mean = nn.Linear(input_dim, ac_dim)
-        self.raw_std = None if fixed_std else nn.Linear(input_dim, ac_dim)
+        self.mean = Float32Linear(input_dim, ac_dim)
+        self.raw_std = None if fixed_std else Float32Linear(input_dim, ac_dim)
         if self.raw_std is not None:
             nn.init.zeros_(self.raw_std.weight)
             nn.init.constant_(self.raw_std.bias, self._inverse_activation(init_std - min_std))
@@ -79,9 +81,9 @@ class GMMHead(nn.Module):
         super().__init__()
         self.ac_dim, self.num_modes = ac_dim, num_modes
         self.min_std, self.std_activation, self.low_noise_eval = min_std, std_activation, low_noise_eval
-        self.means = nn.Linear(input_dim, num_modes * ac_dim)
-        self.raw_stds = nn.Linear(input_dim, num_modes * ac_dim)
-        self.logits = nn.Linear(input_dim, num_modes)
+        self.means = Float32Linear(input_dim, num_modes * ac_dim)
+        self.raw_stds = Float32Linear(input_dim, num_modes * ac_dim)
+        self.logits = Float32Linear(input_dim, num_modes)
 
     def forward(self, features: torch.Tensor) -> MixtureSameFamily:
         lead = features.shape[:-1]

@@ -8,6 +8,20 @@ from torch import nn
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "elu": nn.ELU, "silu": nn.SiLU}
 
 
+class Float32Linear(nn.Linear):
+    """A Linear layer that computes in float32 even under bfloat16 autocast (`train.mixed_precision`).
+
+    For output layers: Q-values, log-stds and logits need more than bfloat16's 8 bits of mantissa, and the
+    layer is too small for its precision to cost time. Same parameters and state-dict keys as nn.Linear.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_autocast_enabled(x.device.type):
+            return super().forward(x)
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float())
+
+
 class MLP(nn.Module):
     """(..., input_dim) -> (..., output_dim) through hidden layers `layer_dims`.
 
@@ -32,7 +46,7 @@ class MLP(nn.Module):
                 layers.append(nn.Dropout(dropout))
             width = dim
         if output_dim is not None:
-            layers.append(nn.Linear(width, output_dim))
+            layers.append(Float32Linear(width, output_dim))
             width = output_dim
             if output_activation is not None:
                 layers.append(ACTIVATIONS[output_activation]())

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from robokit.models.distributions import GaussianHead, GMMHead, TanhGaussianHead
-from robokit.models.mlp import MLP
+from robokit.models.mlp import MLP, Float32Linear
 from robokit.models.obs_encoder import ObservationEncoder
 from robokit.models.rnn import RNNState, RNNTrunk
 from robokit.models.transformer import TransformerTrunk
@@ -44,7 +44,7 @@ class DeterministicHead(nn.Module):
 
     def __init__(self, input_dim: int, ac_dim: int):
         super().__init__()
-        self.linear = nn.Linear(input_dim, ac_dim)
+        self.linear = Float32Linear(input_dim, ac_dim)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.linear(features))

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robokit.models.mlp import MLP
+from robokit.models.mlp import MLP, Float32Linear
 from robokit.models.policy_nets import ObsGoalEncoder
 
 Obs = Mapping[str, torch.Tensor]
@@ -43,7 +43,7 @@ class SquashedGaussianActor(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.trunk = MLP(encoder.output_dim, None, layer_dims)  # (B, H), ends with an activation
-        self.head = nn.Linear(self.trunk.output_dim, 2 * ac_dim)  # mean and log_std
+        self.head = Float32Linear(self.trunk.output_dim, 2 * ac_dim)  # mean and log_std
         self.log_std_min, self.log_std_max = float(log_std_min), float(log_std_max)
 
     def forward(self, obs: Obs, goal: Obs | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,7 +83,7 @@ class GaussianActorCritic(nn.Module):
         super().__init__()
         self.actor_encoder, self.critic_encoder = actor_encoder, critic_encoder
         self.actor = MLP(actor_encoder.output_dim, None, actor_layer_dims, activation=activation)
-        self.mean = nn.Linear(self.actor.output_dim, ac_dim)
+        self.mean = Float32Linear(self.actor.output_dim, ac_dim)
         self.log_std = nn.Parameter(torch.full((ac_dim,), float(log_std_init)))
         self.critic = MLP(critic_encoder.output_dim, 1, critic_layer_dims, activation=activation)
         if ortho_init:

@@ -6,12 +6,13 @@ from torch import nn
 
 from robokit.config import config_factory
 from robokit.errors import ConfigError
+from robokit.models.mlp import MLP, Float32Linear
 from robokit.train.precision import gradient_step_precision
 
 
 def test_bf16_step_computes_products_in_bf16_and_keeps_float32_state():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
+    net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))  # plain layers: bf16 all through
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
     x, y = torch.randn(64, 8), torch.randn(64, 2)
     before = [p.detach().clone() for p in net.parameters()]
@@ -49,3 +50,17 @@ def test_unknown_precision_is_named():
         gradient_step_precision("fp8", torch.device("cpu"))
     with pytest.raises(ConfigError, match="train.mixed_precision"):
         config_factory("bc", {"train": {"mixed_precision": "fp16"}}).validate()
+
+
+def test_output_layers_stay_float32_under_bf16():
+    torch.manual_seed(0)
+    mlp = MLP(8, 1, [32, 32])
+    assert isinstance(mlp.net[-1], Float32Linear)
+    x = torch.randn(16, 8) * 100
+    with gradient_step_precision("bf16", torch.device("cpu")):
+        hidden = mlp.net[:-1](x)
+        out = mlp(x)
+    assert hidden.dtype == torch.bfloat16 and out.dtype == torch.float32
+    # the output is the float32 product of the bf16 features: not rounded to bf16's 8-bit mantissa
+    torch.testing.assert_close(out, nn.functional.linear(hidden.float(), mlp.net[-1].weight, mlp.net[-1].bias))
+    assert mlp.state_dict().keys() == MLP(8, 1, [32, 32]).state_dict().keys()

@@ -54,6 +54,7 @@ from robokit.utils import batch_keys as K
 from robokit.utils.device import get_torch_device
 from robokit.utils.tensors import map_structure
 
+
 def apply_debug_settings(config: OnlineConfig) -> None:
     """A tiny version of the whole run (the config class's DEBUG_OVERRIDES)."""
     apply_overrides(config, type(config).DEBUG_OVERRIDES)

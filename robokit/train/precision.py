@@ -1,9 +1,9 @@
 """Mixed precision for gradient steps: `train.mixed_precision`.
 
 "bf16" runs each gradient step under `torch.autocast` with bfloat16: matrix products (linear layers,
-convolutions) compute in bfloat16, while parameters, optimiser state, losses and reductions stay in
-float32. On CPUs with AVX512-BF16 or AMX, and on recent GPUs, the products run about twice as fast.
-Acting (exploration, evaluation) always runs in float32.
+convolutions) compute in bfloat16, while output layers (`robokit.models.mlp.Float32Linear`), parameters,
+optimiser state, losses and reductions stay in float32. On CPUs with AVX512-BF16 or AMX, and on recent GPUs,
+the products run about twice as fast. Acting (exploration, evaluation) always runs in float32.
 """
 
 import contextlib

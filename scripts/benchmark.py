@@ -420,8 +420,8 @@ def main() -> None:
         print(f"train_loop  BC MLP {config_summary(args)}: robokit {default['steps_per_s']:.1f} steps/s, "
               f"bare PyTorch {bare['steps_per_s']:.1f} steps/s, ratio {default['ratio']:.3f} "
               f"(pairs {default['ratio_min']:.3f}-{default['ratio_max']:.3f}; target >= 0.9)")
-        print(f"            with training statistics measured every {r['stats_every']} steps (the default); on every step, as "
-              f"robomimic: ratio {every_step['ratio']:.3f} "
+        print(f"            with training statistics measured every {r['stats_every']} steps (the default); "
+              f"on every step, as robomimic: ratio {every_step['ratio']:.3f} "
               f"(pairs {every_step['ratio_min']:.3f}-{every_step['ratio_max']:.3f})")
     if {"image_memory", "image_loader"} & set(args.only):
         report_images(args)

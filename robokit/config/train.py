@@ -9,8 +9,8 @@ from robokit.errors import ConfigError
 ACTION_NORMALIZATIONS = (None, "min_max", "gaussian")
 MIXED_PRECISION_HELP = (
     "off, or bf16: training steps compute matrix products in bfloat16 (torch.autocast; parameters, optimiser "
-    "state and losses stay float32), about 2x faster on CPUs with AVX512-BF16 or AMX and on recent GPUs "
-    "(robokit addition)"
+    "state and losses stay float32); measured about 2x faster on a CPU with AVX512-BF16; AMX CPUs and recent "
+    "GPUs have bfloat16 units too (robokit addition)"
 )
 
 

@@ -2,8 +2,9 @@
 
 "bf16" runs each gradient step under `torch.autocast` with bfloat16: matrix products (linear layers,
 convolutions) compute in bfloat16, while output layers (`robokit.models.mlp.Float32Linear`), parameters,
-optimiser state, losses and reductions stay in float32. On CPUs with AVX512-BF16 or AMX, and on recent GPUs,
-the products run about twice as fast. Acting (exploration, evaluation) always runs in float32.
+optimiser state, losses and reductions stay in float32. On a CPU with AVX512-BF16 the products ran about
+twice as fast (AMX CPUs and recent GPUs have bfloat16 units too; not measured here). Acting (exploration,
+evaluation) always runs in float32.
 """
 
 import contextlib

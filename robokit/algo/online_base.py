@@ -6,8 +6,9 @@ deployment; `explore` is the behaviour policy used to collect experience.
 
 - `OffPolicyAlgo` (SAC, TD3): `train_on_batch` takes replay-buffer batches {obs, next_obs, actions (B, A),
   rewards (B,), dones (B,) = terminated}; the loop decides how many gradient steps per env step.
-- `OnPolicyAlgo` (PPO, A2C): `explore` also returns log-probabilities and values; `train_on_rollout` takes a
-  whole rollout and runs the algorithm's epochs / minibatches.
+- `OnPolicyAlgo` (PPO, A2C): `train_on_rollout` takes a whole rollout (see RolloutStorage), computes the
+  behaviour policy's log-probabilities and values for all of it in one batched pass, and runs the algorithm's
+  epochs / minibatches.
 """
 
 import contextlib
@@ -26,8 +27,6 @@ class Exploration:
     """What the behaviour policy did for a batch of N observations."""
 
     actions: torch.Tensor  # (N, A) in policy units (on-policy: unclipped samples)
-    log_probs: torch.Tensor | None = None  # (N,)
-    values: torch.Tensor | None = None  # (N,)
 
 
 class OnlineAlgo(PolicyAlgo):

@@ -13,16 +13,21 @@ with s'_t the true next observation (the final one when the episode ended), and 
 every episode end (terminated or truncated).
 """
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from robokit.algo.online_base import Exploration, OnPolicyAlgo
 from robokit.algo.registry import register_algo_factory_func
+from robokit.data.rollout_storage import next_state_values
 from robokit.models.rl_policies import GaussianActorCritic
 from robokit.utils import batch_keys as K
 
 ADVANTAGES, RETURNS, LOG_PROBS, VALUES = "advantages", "returns", "log_probs", "values"
+CLIP_LOW, CLIP_HIGH = "clip_low", "clip_high"  # optional, precomputed `surrogate_clip_bounds` of a minibatch
+EVALUATION_CHUNK = 4096  # rows per batched pass of the behaviour policy over a rollout
 
 
 @register_algo_factory_func("ppo")
@@ -52,15 +57,47 @@ def compute_gae(rewards, values, next_values, terminated, dones, discount: float
     return advantages, advantages + values
 
 
-def clipped_surrogate_loss(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float) -> torch.Tensor:
-    """PPO's policy loss -mean(min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)); ratio, A (B,)."""
-    unclipped = ratio * advantages
-    clipped = ratio.clamp(1.0 - clip_range, 1.0 + clip_range) * advantages
-    return -torch.min(unclipped, clipped).mean()
+def clipped_surrogate_loss(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float,
+                           bounds: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """PPO's policy loss -mean(min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)); ratio, A (B,).
+
+    Computed as -mean(A * clamp(ratio, low, high)) with `surrogate_clip_bounds`: the same value and gradient in
+    fewer operations. `bounds` may be given precomputed.
+    """
+    low, high = bounds if bounds is not None else surrogate_clip_bounds(advantages, clip_range)
+    return -(advantages * ratio.clamp(low, high)).mean()
+
+
+def surrogate_clip_bounds(advantages: torch.Tensor, clip_range: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row bounds (low, high), each (B,), of the ratio in the clipped objective: (-inf, 1 + eps) where A >= 0
+    (no gain from raising the ratio past 1 + eps) and (1 - eps, inf) where A < 0."""
+    positive = advantages >= 0
+    return (torch.where(positive, -math.inf, 1.0 - clip_range), torch.where(positive, 1.0 + clip_range, math.inf))
+
+
+def normalize_minibatch_advantages(advantages: torch.Tensor, minibatch: int) -> torch.Tensor:
+    """Every consecutive chunk of `minibatch` rows of (S,) advantages shifted and scaled to mean 0, std 1
+    (the last, shorter chunk too; a chunk of one row is left as it is)."""
+    chunks = []
+    full = advantages.shape[0] // minibatch * minibatch
+    if minibatch > 1 and full:
+        chunks.append(_standardize(advantages[:full].view(-1, minibatch)).reshape(-1))  # all full chunks at once
+    elif full:
+        chunks.append(advantages[:full])
+    rest = advantages[full:]
+    chunks.append(_standardize(rest.view(1, -1)).reshape(-1) if rest.shape[0] > 1 else rest)
+    return torch.cat(chunks)
+
+
+def _standardize(x: torch.Tensor) -> torch.Tensor:
+    """Rows of (C, M) to mean 0, std 1."""
+    return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-8)
 
 
 class PPO(OnPolicyAlgo):
     """Proximal Policy Optimisation with the clipped objective; see the module docstring."""
+
+    FLAT_PARAMETERS = True  # thousands of minibatch steps on small MLPs: per-tensor overheads dominate
 
     def _create_networks(self) -> None:
         cfg = self.algo_config
@@ -71,9 +108,9 @@ class PPO(OnPolicyAlgo):
 
     # ----- acting -----
     def explore(self, obs: dict) -> Exploration:
-        """Sampled (unclipped) actions (N, A), their log-probs (N,) and values (N,)."""
-        with torch.no_grad():
-            return Exploration(*self.nets["policy"].sample(obs))
+        """Sampled (unclipped) actions (N, A); their log-probs and values come later, for the whole rollout."""
+        with torch.inference_mode():
+            return Exploration(self.nets["policy"].sample(obs))
 
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
         """Deterministic action: the policy mean clipped to [-1, 1], (B, A)."""
@@ -81,33 +118,51 @@ class PPO(OnPolicyAlgo):
             return self.nets["policy"].policy(obs_dict)[0].clamp(-1.0, 1.0)
 
     def get_state_value(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
-        with torch.no_grad():
+        with torch.inference_mode():
             return self.nets["policy"].value(obs_dict)
 
     # ----- learning -----
     def prepare_rollout(self, rollout: dict) -> dict:
-        """(T, N) numpy rollout -> flat (T*N) tensors with GAE advantages and returns, on the device.
+        """(T, N) numpy rollout -> flat (T*N) tensors with log-probs, values, GAE advantages and returns.
 
-        rollout: obs {k: (T, N, *shape)}, actions (T, N, A), log_probs, values, rewards, terminated, dones and
-        next_values, all (T, N).
+        rollout: obs {k: (T, N, *shape)}, actions (T, N, A), rewards, terminated and dones (T, N), last_obs
+        {k: (N, *shape)} (after the last step), final_obs {k: (M, *shape)} and final_index (M,) of the episodes
+        that ended (see RolloutStorage). The behaviour policy's log-probs and values are computed here, in
+        batches of EVALUATION_CHUNK rows: the policy has not changed since it collected the rollout.
         """
         cfg = self.algo_config
-        advantages, returns = compute_gae(
-            rollout[K.REWARDS], rollout[VALUES], rollout["next_values"], rollout["terminated"], rollout[K.DONES],
-            cfg.discount, cfg.gae_lambda,
-        )
-        flat = lambda x: torch.from_numpy(np.ascontiguousarray(x.reshape(-1, *x.shape[2:]))).to(self.device)
+        T, N = rollout[K.REWARDS].shape
+        to_tensor = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        flat = lambda x: to_tensor(x.reshape(T * N, *x.shape[2:]))
+        obs = {k: flat(v) for k, v in rollout[K.OBS].items()}  # (T*N, *shape)
+        actions = flat(rollout[K.ACTIONS])  # (T*N, A)
+        policy = self.nets["policy"]
+        with torch.no_grad():
+            chunks = [policy.evaluate(_slice(obs, i, i + EVALUATION_CHUNK), actions[i : i + EVALUATION_CHUNK])
+                      for i in range(0, T * N, EVALUATION_CHUNK)]
+            log_probs, values = (torch.cat(parts) for parts in zip(*chunks))  # (T*N,) each
+            last_values = policy.value({k: to_tensor(v) for k, v in rollout["last_obs"].items()})  # (N,)
+            final_index = rollout["final_index"]
+            final_values = (policy.value({k: to_tensor(v) for k, v in rollout["final_obs"].items()})
+                            if len(final_index) else torch.zeros(0))  # (M,)
+        values_np = values.float().cpu().numpy().reshape(T, N)
+        next_values = next_state_values(values_np, last_values.float().cpu().numpy(), final_index,
+                                        final_values.float().cpu().numpy())
+        advantages, returns = compute_gae(rollout[K.REWARDS], values_np, next_values, rollout["terminated"],
+                                          rollout[K.DONES], cfg.discount, cfg.gae_lambda)
         return {
-            K.OBS: {k: flat(v) for k, v in rollout[K.OBS].items()},  # (T*N, *shape)
-            K.ACTIONS: flat(rollout[K.ACTIONS]),  # (T*N, A)
-            LOG_PROBS: flat(rollout[LOG_PROBS]),
-            VALUES: flat(rollout[VALUES]),
-            ADVANTAGES: flat(advantages),
-            RETURNS: flat(returns),
+            K.OBS: obs,
+            K.ACTIONS: actions,
+            LOG_PROBS: log_probs.float(),
+            VALUES: values.float(),
+            ADVANTAGES: to_tensor(advantages.reshape(-1)),
+            RETURNS: to_tensor(returns.reshape(-1)),
         }
 
-    def _policy_loss(self, log_probs: torch.Tensor, ratio: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
-        return clipped_surrogate_loss(ratio, advantages, self.algo_config.clip_range)
+    def _policy_loss(self, log_probs: torch.Tensor, ratio: torch.Tensor, batch: dict) -> torch.Tensor:
+        """The policy's loss from log pi(a|s) (B,), the ratio to the behaviour policy (B,) and the batch."""
+        bounds = (batch[CLIP_LOW], batch[CLIP_HIGH]) if CLIP_LOW in batch else None
+        return clipped_surrogate_loss(ratio, batch[ADVANTAGES], self.algo_config.clip_range, bounds)
 
     def _value_loss(self, values: torch.Tensor, batch: dict) -> torch.Tensor:
         clip = getattr(self.algo_config, "clip_range_vf", None)
@@ -118,74 +173,95 @@ class PPO(OnPolicyAlgo):
         return torch.max((values - batch[RETURNS]) ** 2, (clipped - batch[RETURNS]) ** 2).mean()
 
     def train_on_batch(self, batch: dict, epoch: int, validate: bool = False) -> dict:
-        """One gradient step on a (mini)batch of `prepare_rollout` output; returns detached info."""
-        cfg = self.algo_config
+        """One gradient step on a (mini)batch of `prepare_rollout` output; returns detached info.
+
+        The batch's advantages are used as they are: `train_on_rollout` normalises them per minibatch. The
+        info holds the losses only when `log_diagnostics` is on, the approximate KL also when `target_kl` needs it.
+        """
+        cfg, policy = self.algo_config, self.nets["policy"]
         with torch.set_grad_enabled(not validate):
-            log_probs, entropy, values = self.nets["policy"].evaluate(batch[K.OBS], batch[K.ACTIONS])  # (B,) each
-            advantages = batch[ADVANTAGES]
-            if cfg.normalize_advantage and advantages.shape[0] > 1:
-                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            log_probs, values = policy.evaluate(batch[K.OBS], batch[K.ACTIONS])  # (B,) each
             log_ratio = log_probs - batch[LOG_PROBS]
             ratio = log_ratio.exp()
-            policy_loss = self._policy_loss(log_probs, ratio, advantages)
+            policy_loss = self._policy_loss(log_probs, ratio, batch)
             value_loss = self._value_loss(values, batch)
-            entropy_mean = entropy.mean()
-            loss = policy_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * value_loss
+            loss = policy_loss + cfg.vf_coef * value_loss
+            if cfg.ent_coef:
+                loss = loss - cfg.ent_coef * policy.entropy()
             grad_norm = None if validate else self.backprop("policy", loss)
-        with torch.no_grad():
-            approx_kl = ((ratio - 1.0) - log_ratio).mean()  # low-variance KL(old || new) estimate
-            clip_fraction = ((ratio - 1.0).abs() > getattr(cfg, "clip_range", float("inf"))).float().mean()
-        info = {
-            "Loss": loss.detach(),
-            "Policy_Loss": policy_loss.detach(),
-            "Value_Loss": value_loss.detach(),
-            "Entropy": entropy_mean.detach(),
-            "Approx_KL": approx_kl,
-            "Clip_Fraction": clip_fraction,
-        }
-        if grad_norm is not None:
-            info["Grad_Norms"] = grad_norm
+        info = {}
+        if self.log_diagnostics or getattr(cfg, "target_kl", None) is not None:
+            with torch.no_grad():
+                info["Approx_KL"] = ((ratio - 1.0) - log_ratio).mean()  # low-variance KL(old || new) estimate
+        if self.log_diagnostics:
+            info.update(Loss=loss.detach(), Policy_Loss=policy_loss.detach(), Value_Loss=value_loss.detach())
+            with torch.no_grad():
+                clip_range = getattr(cfg, "clip_range", math.inf)
+                info["Clip_Fraction"] = ((ratio - 1.0).abs() > clip_range).float().mean()
+            if grad_norm is not None:
+                info["Grad_Norms"] = grad_norm
         return info
 
     def train_on_rollout(self, rollout: dict, epoch: int) -> dict:
-        """`update_epochs` passes of shuffled minibatches; stops early past 1.5 * target_kl. Returns means."""
+        """`update_epochs` passes of shuffled minibatches; stops early past 1.5 * target_kl. Returns the means of
+        the logged minibatches' statistics (every `experiment.logging.stats_every_n_steps`-th minibatch)."""
         cfg = self.algo_config
         batch = self.prepare_rollout(rollout)
         size = batch[ADVANTAGES].shape[0]
         minibatch = min(self.global_config.train.batch_size, size)
-        infos = []
-        for _ in range(cfg.update_epochs):
-            order = torch.randperm(size, device=self.device)
-            epoch_kls = []
-            for start in range(0, size, minibatch):
-                idx = order[start : start + minibatch]
-                info = self.train_on_batch(_index(batch, idx), epoch)
-                infos.append(info)
-                epoch_kls.append(info["Approx_KL"])
-            if cfg.target_kl is not None and float(torch.stack(epoch_kls).mean()) > 1.5 * cfg.target_kl:
-                break
-        return self._summarise(infos, batch)
+        stats_every = self.global_config.experiment.logging.stats_every_n_steps
+        self.flat_parameters["policy"].check_attached()
+        infos, steps, log_diagnostics = [], 0, self.log_diagnostics
+        try:
+            for _ in range(cfg.update_epochs):
+                shuffled = _index(batch, torch.randperm(size, device=self.device))  # one gather per tensor
+                if cfg.normalize_advantage:
+                    shuffled[ADVANTAGES] = normalize_minibatch_advantages(shuffled[ADVANTAGES], minibatch)
+                shuffled[CLIP_LOW], shuffled[CLIP_HIGH] = surrogate_clip_bounds(shuffled[ADVANTAGES], cfg.clip_range)
+                epoch_kls = []
+                for start in range(0, size, minibatch):
+                    self.set_log_diagnostics(steps % stats_every == 0)
+                    info = self.train_on_batch(_slice(shuffled, start, start + minibatch), epoch)
+                    steps += 1
+                    if self.log_diagnostics:
+                        infos.append(info)
+                    if "Approx_KL" in info:
+                        epoch_kls.append(info["Approx_KL"])
+                if cfg.target_kl is not None and float(torch.stack(epoch_kls).mean()) > 1.5 * cfg.target_kl:
+                    break
+        finally:
+            self.set_log_diagnostics(log_diagnostics)
+        return self._summarise(infos, batch, steps)
 
-    def _summarise(self, infos: list[dict], batch: dict) -> dict:
-        summary = {k: float(torch.stack([info[k] for info in infos]).mean()) for k in infos[0]}
+    def _summarise(self, infos: list[dict], batch: dict, steps: int) -> dict:
+        summary = {k: float(torch.stack([info[k] for info in infos]).mean()) for k in infos[0]} if infos else {}
         returns, values = batch[RETURNS], batch[VALUES]
         summary["Explained_Variance"] = float(1.0 - (returns - values).var() / returns.var().clamp_min(1e-8))
-        summary["Log_Std"] = float(self.nets["policy"].log_std.detach().mean())
-        summary["Gradient_Steps"] = float(len(infos))
+        policy = self.nets["policy"]
+        summary["Log_Std"] = float(policy.log_std.detach().mean())
+        summary["Entropy"] = float(policy.entropy().detach())
+        summary["Gradient_Steps"] = float(steps)
         return summary
 
 
 class A2C(PPO):
     """Advantage actor-critic: one step on the whole rollout with the plain policy-gradient loss."""
 
-    def _policy_loss(self, log_probs: torch.Tensor, ratio: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
-        return -(advantages * log_probs).mean()
+    def _policy_loss(self, log_probs: torch.Tensor, ratio: torch.Tensor, batch: dict) -> torch.Tensor:
+        return -(batch[ADVANTAGES] * log_probs).mean()
 
     def train_on_rollout(self, rollout: dict, epoch: int) -> dict:
         batch = self.prepare_rollout(rollout)
-        return self._summarise([self.train_on_batch(batch, epoch)], batch)
+        if self.algo_config.normalize_advantage:
+            batch[ADVANTAGES] = normalize_minibatch_advantages(batch[ADVANTAGES], batch[ADVANTAGES].shape[0])
+        return self._summarise([self.train_on_batch(batch, epoch)], batch, steps=1)
 
 
 def _index(batch: dict, idx: torch.Tensor) -> dict:
     """Rows `idx` of every tensor in a (nested) flat batch."""
     return {k: _index(v, idx) if isinstance(v, dict) else v[idx] for k, v in batch.items()}
+
+
+def _slice(batch: dict, start: int, stop: int) -> dict:
+    """Rows start:stop (views) of every tensor in a (nested) flat batch."""
+    return {k: _slice(v, start, stop) if isinstance(v, dict) else v[start:stop] for k, v in batch.items()}

@@ -38,7 +38,9 @@ class FlattenEncoder(nn.Module):
         self.output_dim = int(torch.tensor(shape).prod().item()) if len(shape) else 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], self.output_dim).float()
+        if x.dim() != 2 or x.shape[1] != self.output_dim:  # already (N, D): no op (small networks pay per op)
+            x = x.reshape(x.shape[0], self.output_dim)
+        return x.float()
 
 
 class ImageToFloat(nn.Module):
@@ -220,7 +222,7 @@ class ObservationEncoder(nn.Module):
         for key, shape in self.obs_shapes.items():
             x = obs[key]
             lead_shape = x.shape[: x.dim() - len(shape)]
-            flat = x.reshape(-1, *shape)  # (N, *shape), N = prod(lead)
+            flat = x if len(lead_shape) == 1 else x.reshape(-1, *shape)  # (N, *shape), N = prod(lead)
             features.append(self.encoders[key](flat))  # (N, D_key)
-        out = torch.cat(features, dim=-1)  # (N, D)
-        return out.reshape(*lead_shape, self.output_dim)  # (*lead, D)
+        out = features[0] if len(features) == 1 else torch.cat(features, dim=-1)  # (N, D)
+        return out if len(lead_shape) == 1 else out.reshape(*lead_shape, self.output_dim)  # (*lead, D)

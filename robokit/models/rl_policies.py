@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robokit.models.mlp import MLP, Float32Linear
+from robokit.models.mlp import MLP, Float32Linear, PairedMLP
 from robokit.models.policy_nets import ObsGoalEncoder
 
 Obs = Mapping[str, torch.Tensor]
@@ -74,41 +74,80 @@ class GaussianActorCritic(nn.Module):
     """PPO / A2C networks: a Gaussian policy over (B, A) and a state value (B,), with separate MLP trunks.
 
     The policy's mean is unbounded (actions are clipped to [-1, 1] before they reach the environment); its
-    log-std is one learned parameter per action dimension.
+    log-std is one learned parameter per action dimension. Trunks of the same shape run as one `PairedMLP`, and
+    encoders without parameters (low-dim observations) run once for both: the same functions, fewer operations.
     """
 
     def __init__(self, actor_encoder: ObsGoalEncoder, critic_encoder: ObsGoalEncoder, ac_dim: int,
                  actor_layer_dims: Sequence[int], critic_layer_dims: Sequence[int], activation: str = "tanh",
                  log_std_init: float = 0.0, ortho_init: bool = True):
         super().__init__()
-        self.actor_encoder, self.critic_encoder = actor_encoder, critic_encoder
-        self.actor = MLP(actor_encoder.output_dim, None, actor_layer_dims, activation=activation)
-        self.mean = Float32Linear(self.actor.output_dim, ac_dim)
+        self.actor_encoder = actor_encoder
+        shared = not list(actor_encoder.parameters()) and not list(critic_encoder.parameters())
+        self.critic_encoder = None if shared else critic_encoder  # None: the actor's features serve both
+        paired = list(actor_layer_dims) == list(critic_layer_dims) and len(actor_layer_dims) > 0 \
+            and actor_encoder.output_dim == critic_encoder.output_dim and not __import__("os").environ.get("NOPAIR")
+        if paired:
+            self.trunks = PairedMLP(actor_encoder.output_dim, actor_layer_dims, activation)
+        else:
+            self.actor = MLP(actor_encoder.output_dim, None, actor_layer_dims, activation=activation)
+            self.critic = MLP(critic_encoder.output_dim, None, critic_layer_dims, activation=activation)
+        actor_dim = actor_layer_dims[-1] if actor_layer_dims else actor_encoder.output_dim
+        critic_dim = critic_layer_dims[-1] if critic_layer_dims else critic_encoder.output_dim
+        self.mean = Float32Linear(actor_dim, ac_dim)
+        self.value_head = Float32Linear(critic_dim, 1)
         self.log_std = nn.Parameter(torch.full((ac_dim,), float(log_std_init)))
-        self.critic = MLP(critic_encoder.output_dim, 1, critic_layer_dims, activation=activation)
         if ortho_init:
-            orthogonal_init_(self.actor, math.sqrt(2.0))
-            orthogonal_init_(self.critic, math.sqrt(2.0))
+            if paired:
+                for weight in self.trunks.weights:
+                    for member in weight.data:  # (D_in, D_out)
+                        nn.init.orthogonal_(member, gain=math.sqrt(2.0))
+                for bias in self.trunks.biases:
+                    nn.init.zeros_(bias)
+            else:
+                orthogonal_init_(self.actor, math.sqrt(2.0))
+                orthogonal_init_(self.critic, math.sqrt(2.0))
             orthogonal_init_(self.mean, 0.01)
-            orthogonal_init_(self.critic.net[-1], 1.0)
+            orthogonal_init_(self.value_head, 1.0)
+
+    def _hidden(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
+        """The actor's (B, Ha) and the critic's (B, Hc) last hidden features."""
+        actor_x = self.actor_encoder(obs)
+        critic_x = actor_x if self.critic_encoder is None else self.critic_encoder(obs)
+        if hasattr(self, "trunks"):
+            h = self.trunks(actor_x if self.critic_encoder is None else torch.stack([actor_x, critic_x]))
+            return h[0], h[1]
+        return self.actor(actor_x), self.critic(critic_x)
+
+    def forward(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
+        """The policy's mean (B, A) and the value (B,)."""
+        actor_h, critic_h = self._hidden(obs)
+        return self.mean(actor_h), self.value_head(critic_h).squeeze(-1)
 
     def policy(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean (B, A), log_std (B, A))."""
-        mean = self.mean(self.actor(self.actor_encoder(obs)))
+        mean = self(obs)[0]
         return mean, self.log_std.expand_as(mean)
 
     def value(self, obs: Obs) -> torch.Tensor:
         """V(s): (B,)."""
-        return self.critic(self.critic_encoder(obs)).squeeze(-1)
+        return self(obs)[1]
 
-    def evaluate(self, obs: Obs, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """log-probs (B,) of `actions` (B, A), entropies (B,) and values (B,)."""
-        mean, log_std = self.policy(obs)
-        entropy = (log_std + 0.5 * (1.0 + LOG_2PI)).sum(-1)
-        return gaussian_log_prob(actions, mean, log_std), entropy, self.value(obs)
+    def evaluate(self, obs: Obs, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log-probs (B,) of `actions` (B, A) and values (B,)."""
+        mean, values = self(obs)
+        return self._log_prob(actions, mean), values
 
-    def sample(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sampled actions (B, A) (unclipped), their log-probs (B,) and the values (B,)."""
-        mean, log_std = self.policy(obs)
-        actions = mean + torch.randn_like(mean) * log_std.exp()
-        return actions, gaussian_log_prob(actions, mean, log_std), self.value(obs)
+    def entropy(self) -> torch.Tensor:
+        """The policy's entropy, a scalar: the same for every state (the log-std is state-independent)."""
+        return (self.log_std + 0.5 * (1.0 + LOG_2PI)).sum()
+
+    def _log_prob(self, actions: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """gaussian_log_prob with the state-independent log-std summed once, not per row: (B, A) -> (B,)."""
+        z = (actions - mean) * torch.exp(-self.log_std)
+        return -0.5 * z.square().sum(-1) - (self.log_std.sum() + 0.5 * LOG_2PI * z.shape[-1])
+
+    def sample(self, obs: Obs) -> torch.Tensor:
+        """Sampled actions (B, A), unclipped."""
+        mean = self(obs)[0]
+        return mean + torch.randn_like(mean) * self.log_std.exp()

@@ -244,26 +244,21 @@ class OnlineRun:
         """Collect `n_steps` vector steps into the rollout storage and update on them."""
         storage, algo = self.storage, self.algo
         storage.reset()
+        to_numpy = lambda obs: {k: v.cpu().numpy() for k, v in obs.items()}
         while not storage.full:
             stats = self.obs_normalizer.stats() if self.obs_normalizer is not None else None
             policy_obs = self._policy_obs(self.obs, stats)
-            out = algo.explore(policy_obs)
-            actions = out.actions.cpu().numpy()
+            actions = algo.explore(policy_obs).actions.cpu().numpy()
             next_obs, rewards, terminated, truncated, final_obs = self._step_envs(actions)
-            done = terminated | truncated
-            final_values = None
-            if done.any():  # bootstrap truncated episodes from their final observation
-                final_values = algo.get_state_value(self._policy_obs(final_obs, stats)).cpu().numpy()
+            ended = (terminated | truncated).any()  # bootstrap truncated episodes from their final observation
             learn_rewards = self.reward_scaler(rewards) if self.reward_scaler is not None else rewards
-            storage.add({k: v.cpu().numpy() for k, v in policy_obs.items()}, actions,
-                        out.log_probs.cpu().numpy(), out.values.cpu().numpy(), learn_rewards, terminated, truncated,
-                        final_values)
+            storage.add(to_numpy(policy_obs), actions, learn_rewards, terminated, truncated,
+                        to_numpy(self._policy_obs(final_obs, stats)) if ended else None)
             self.obs = next_obs
-        last_values = algo.get_state_value(self._policy_obs(self.obs)).cpu().numpy()
         rollout = {
-            K.OBS: storage.obs, K.ACTIONS: storage.actions, "log_probs": storage.log_probs,
-            "values": storage.values, K.REWARDS: storage.rewards, "terminated": storage.terminated,
-            K.DONES: storage.dones, "next_values": storage.next_values(last_values),
+            K.OBS: storage.obs, K.ACTIONS: storage.actions, K.REWARDS: storage.rewards,
+            "terminated": storage.terminated, K.DONES: storage.dones, "last_obs": to_numpy(self._policy_obs(self.obs)),
+            "final_obs": storage.final_obs, "final_index": storage.final_index,
         }
         with self.precision():
             info = algo.train_on_rollout(rollout, self.epoch + 1)

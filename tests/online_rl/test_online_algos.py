@@ -91,9 +91,31 @@ def rollout(T: int, N: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
     zeros = np.zeros((T, N), np.float32)
-    return {K.OBS: {"flat": f32(T, N, OBS_DIM)}, K.ACTIONS: f32(T, N, AC_DIM), "log_probs": f32(T, N) - 2.0,
-            "values": f32(T, N), K.REWARDS: f32(T, N), "terminated": zeros, K.DONES: zeros,
-            "next_values": f32(T, N)}
+    return {K.OBS: {"flat": f32(T, N, OBS_DIM)}, K.ACTIONS: f32(T, N, AC_DIM), K.REWARDS: f32(T, N),
+            "terminated": zeros, K.DONES: zeros, "last_obs": {"flat": f32(N, OBS_DIM)},
+            "final_obs": {"flat": np.zeros((0, OBS_DIM), np.float32)}, "final_index": np.zeros(0, np.int64)}
+
+
+def test_ppo_computes_behaviour_log_probs_values_and_bootstraps_from_final_observations():
+    ppo = make_algo("ppo", "algo.discount=0.9", "algo.gae_lambda=0.8")
+    data = rollout(3, 2)
+    data[K.DONES] = np.array([[0, 1], [0, 0], [0, 0]], np.float32)  # env 1 truncated at t=0
+    data["final_obs"], data["final_index"] = {"flat": np.full((1, OBS_DIM), 0.5, np.float32)}, np.array([1])
+    batch = ppo.prepare_rollout(data)
+    policy = ppo.nets["policy"]
+    obs = torch.from_numpy(data[K.OBS]["flat"].reshape(6, OBS_DIM))
+    with torch.no_grad():
+        log_probs, values = policy.evaluate({"flat": obs}, torch.from_numpy(data[K.ACTIONS].reshape(6, AC_DIM)))
+        last = policy.value({"flat": torch.from_numpy(data["last_obs"]["flat"])})
+        final = policy.value({"flat": torch.from_numpy(data["final_obs"]["flat"])})
+    torch.testing.assert_close(batch["log_probs"], log_probs)
+    torch.testing.assert_close(batch["values"], values)
+    next_values = torch.cat([values[2:], last]).reshape(3, 2).numpy().copy()
+    next_values[0, 1] = final.item()  # the truncated episode bootstraps from its final observation
+    advantages, returns = compute_gae(data[K.REWARDS], values.reshape(3, 2).numpy(), next_values,
+                                      data["terminated"], data[K.DONES], 0.9, 0.8)
+    np.testing.assert_allclose(batch["advantages"].numpy(), advantages.reshape(-1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(batch["returns"].numpy(), returns.reshape(-1), rtol=1e-5, atol=1e-6)
 
 
 def test_ppo_runs_minibatch_epochs_and_a2c_one_step():
@@ -115,7 +137,8 @@ def test_ppo_stops_early_on_target_kl():
 def test_a2c_loss_is_the_policy_gradient():
     a2c = make_algo("a2c")
     log_probs = torch.tensor([-1.0, -2.0])
-    assert a2c._policy_loss(log_probs, torch.ones(2), torch.tensor([1.0, 3.0])).item() == pytest.approx(3.5)
+    batch = {"advantages": torch.tensor([1.0, 3.0])}
+    assert a2c._policy_loss(log_probs, torch.ones(2), batch).item() == pytest.approx(3.5)
 
 
 def test_ppo_deterministic_action_is_the_clipped_mean():

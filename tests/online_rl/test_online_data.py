@@ -5,7 +5,7 @@ import pytest
 
 from robokit.algo.rollout_policy import RolloutPolicy
 from robokit.data.replay_buffer import ReplayBuffer
-from robokit.data.rollout_storage import RolloutStorage
+from robokit.data.rollout_storage import RolloutStorage, next_state_values
 from robokit.data.running_stats import ObsNormalizer, RewardScaler, RunningMeanStd
 from robokit.errors import ConfigError
 from robokit.utils import batch_keys as K
@@ -62,21 +62,29 @@ def test_replay_buffer_sample_and_state_roundtrip():
     assert smaller.state_dict()["actions"][:, 0].tolist() == [7, 8, 9, 10]
 
 
-def test_rollout_storage_next_values_use_final_values_where_episodes_ended():
+def test_rollout_storage_keeps_final_observations_where_episodes_ended():
     storage = RolloutStorage(3, 2, {"flat": (1,)}, action_dim=1)
-    values = [np.array([1.0, 10.0]), np.array([2.0, 20.0]), np.array([3.0, 30.0])]
     ends = [(np.array([False, False]), np.array([False, True])),  # env 1 truncated at t=0
             (np.array([True, False]), np.array([False, False])),  # env 0 terminated at t=1
             (np.array([False, False]), np.array([False, False]))]
     for t in range(3):
         terminated, truncated = ends[t]
-        storage.add({"flat": np.zeros((2, 1))}, np.zeros((2, 1)), np.zeros(2), values[t], np.ones(2), terminated,
-                    truncated, final_values=np.array([-1.0, -2.0]) * (t + 1))
+        storage.add({"flat": np.full((2, 1), t)}, np.zeros((2, 1)), np.ones(2), terminated, truncated,
+                    final_obs={"flat": np.array([[-1.0], [-2.0]]) * (t + 1)})
     assert storage.full
-    next_values = storage.next_values(np.array([4.0, 40.0]))
-    np.testing.assert_allclose(next_values, [[2.0, -2.0], [-2.0, 30.0], [4.0, 40.0]])
+    np.testing.assert_array_equal(storage.final_index, [1, 2])  # flat t * N + env
+    np.testing.assert_array_equal(storage.final_obs["flat"][:, 0], [-2.0, -2.0])
     np.testing.assert_array_equal(storage.dones, [[0, 1], [1, 0], [0, 0]])
     np.testing.assert_array_equal(storage.terminated, [[0, 0], [1, 0], [0, 0]])
+    np.testing.assert_array_equal(storage.obs["flat"][:, :, 0], [[0, 0], [1, 1], [2, 2]])
+    storage.reset()
+    assert storage.final_obs["flat"].shape == (0, 1) and storage.final_index.shape == (0,)
+
+
+def test_next_state_values_use_final_values_where_episodes_ended():
+    values = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]], np.float32)
+    next_values = next_state_values(values, np.array([4.0, 40.0]), np.array([1, 2]), np.array([-2.0, -4.0]))
+    np.testing.assert_allclose(next_values, [[2.0, -2.0], [-4.0, 30.0], [4.0, 40.0]])
 
 
 def test_running_mean_std_matches_numpy_over_batches():

@@ -87,6 +87,15 @@ class PairedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.expand(2, *x.shape) if x.dim() == 2 else x  # (2, B, D)
-        for weight, bias in zip(self.weights, self.biases):
-            h = self.activation(torch.baddbmm(bias, h, weight))
+        activation = self.activation
+        for weight, bias in self._layers:
+            h = activation(torch.baddbmm(bias, h, weight))
         return h
+
+    @property
+    def _layers(self) -> list[tuple[nn.Parameter, nn.Parameter]]:
+        """(weight, bias) per layer; iterating ParameterLists costs more than the layers at small sizes."""
+        layers = self.__dict__.get("_layer_cache")
+        if layers is None:
+            layers = self.__dict__["_layer_cache"] = list(zip(self.weights, self.biases))
+        return layers

@@ -87,6 +87,7 @@ class GaussianActorCritic(nn.Module):
         self.critic_encoder = None if shared else critic_encoder  # None: the actor's features serve both
         paired = list(actor_layer_dims) == list(critic_layer_dims) and len(actor_layer_dims) > 0 \
             and actor_encoder.output_dim == critic_encoder.output_dim and not __import__("os").environ.get("NOPAIR")
+        self._paired = paired
         if paired:
             self.trunks = PairedMLP(actor_encoder.output_dim, actor_layer_dims, activation)
         else:
@@ -114,9 +115,9 @@ class GaussianActorCritic(nn.Module):
         """The actor's (B, Ha) and the critic's (B, Hc) last hidden features."""
         actor_x = self.actor_encoder(obs)
         critic_x = actor_x if self.critic_encoder is None else self.critic_encoder(obs)
-        if hasattr(self, "trunks"):
+        if self._paired:
             h = self.trunks(actor_x if self.critic_encoder is None else torch.stack([actor_x, critic_x]))
-            return h[0], h[1]
+            return h.unbind(0)  # one autograd node, where two selects would be two
         return self.actor(actor_x), self.critic(critic_x)
 
     def forward(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,28 +127,28 @@ class GaussianActorCritic(nn.Module):
 
     def policy(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean (B, A), log_std (B, A))."""
-        mean = self(obs)[0]
+        mean = self.mean(self._hidden(obs)[0])
         return mean, self.log_std.expand_as(mean)
 
     def value(self, obs: Obs) -> torch.Tensor:
         """V(s): (B,)."""
-        return self(obs)[1]
+        return self.value_head(self._hidden(obs)[1]).squeeze(-1)
 
     def evaluate(self, obs: Obs, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log-probs (B,) of `actions` (B, A) and values (B,)."""
         mean, values = self(obs)
-        return self._log_prob(actions, mean), values
+        return self.log_prob(actions, mean), values
 
     def entropy(self) -> torch.Tensor:
         """The policy's entropy, a scalar: the same for every state (the log-std is state-independent)."""
         return (self.log_std + 0.5 * (1.0 + LOG_2PI)).sum()
 
-    def _log_prob(self, actions: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, actions: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
         """gaussian_log_prob with the state-independent log-std summed once, not per row: (B, A) -> (B,)."""
         z = (actions - mean) * torch.exp(-self.log_std)
         return -0.5 * z.square().sum(-1) - (self.log_std.sum() + 0.5 * LOG_2PI * z.shape[-1])
 
     def sample(self, obs: Obs) -> torch.Tensor:
         """Sampled actions (B, A), unclipped."""
-        mean = self(obs)[0]
+        mean = self.mean(self._hidden(obs)[0])
         return mean + torch.randn_like(mean) * self.log_std.exp()

@@ -9,7 +9,8 @@ from torch.distributions import Independent, Normal, TransformedDistribution
 from torch.distributions.transforms import TanhTransform
 
 from robokit.algo import algo_factory
-from robokit.algo.ppo import clipped_surrogate_loss, compute_gae
+from robokit.algo.ppo import (GaussianClippedSurrogate, clipped_surrogate_loss, compute_gae,
+                              surrogate_clip_bounds)
 from robokit.config import apply_overrides, config_factory
 from robokit.models.rl_policies import gaussian_log_prob, tanh_log_det_jacobian
 from robokit.utils import batch_keys as K
@@ -136,9 +137,38 @@ def test_ppo_stops_early_on_target_kl():
 
 def test_a2c_loss_is_the_policy_gradient():
     a2c = make_algo("a2c")
-    log_probs = torch.tensor([-1.0, -2.0])
-    batch = {"advantages": torch.tensor([1.0, 3.0])}
-    assert a2c._policy_loss(log_probs, torch.ones(2), batch).item() == pytest.approx(3.5)
+    mean, actions = torch.zeros(2, AC_DIM), torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    log_probs = a2c.nets["policy"].log_prob(actions, mean)  # log_std 0: log N(0) = -log(2 pi), log N(1) less by 1
+    np.testing.assert_allclose(log_probs.detach().numpy(), [-math.log(2 * math.pi), -math.log(2 * math.pi) - 1.0],
+                               rtol=1e-6)
+    batch = {K.ACTIONS: actions, "advantages": torch.tensor([1.0, 3.0]), "log_probs": log_probs.detach() - 0.5}
+    loss, log_ratio = a2c._policy_loss(mean, batch)
+    assert loss.item() == pytest.approx(-(log_probs[0] + 3.0 * log_probs[1]).item() / 2)
+    torch.testing.assert_close(log_ratio, torch.full((2,), 0.5))
+
+
+def test_fused_gaussian_surrogate_matches_the_composed_loss_and_its_gradients():
+    g = torch.Generator().manual_seed(0)
+    B, A = 16, 3
+    mean = torch.randn(B, A, generator=g, dtype=torch.float64, requires_grad=True)
+    log_std = (0.3 * torch.randn(A, generator=g, dtype=torch.float64)).requires_grad_()
+    actions = mean.detach() + 0.5 * torch.randn(B, A, generator=g, dtype=torch.float64)
+    old = gaussian_log_prob(actions, mean.detach(), log_std.detach()) + 0.3 * torch.randn(B, generator=g,
+                                                                                           dtype=torch.float64)
+    advantages = torch.randn(B, generator=g, dtype=torch.float64)
+    low, high = surrogate_clip_bounds(advantages, 0.2)
+    fused, log_ratio = GaussianClippedSurrogate.apply(mean, log_std, actions, old, advantages, low, high)
+    ratio = torch.exp(gaussian_log_prob(actions, mean, log_std) - old)
+    assert 0 < ((ratio - 1).abs() > 0.2).sum() < B  # some rows clipped, some not
+    composed = clipped_surrogate_loss(ratio, advantages, 0.2)
+    torch.testing.assert_close(fused, composed)
+    torch.testing.assert_close(log_ratio, torch.log(ratio).detach())
+    grads = torch.autograd.grad(fused, (mean, log_std))
+    expected = torch.autograd.grad(composed, (mean, log_std))
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want)
+    assert torch.autograd.gradcheck(lambda m, s: GaussianClippedSurrogate.apply(m, s, actions, old, advantages, low,
+                                                                                 high)[0], (mean, log_std))
 
 
 def test_ppo_deterministic_action_is_the_clipped_mean():

@@ -12,7 +12,8 @@ from robokit.algo import algo_factory
 from robokit.algo.ppo import (GaussianClippedSurrogate, clipped_surrogate_loss, compute_gae,
                               surrogate_clip_bounds)
 from robokit.config import apply_overrides, config_factory
-from robokit.models.rl_policies import gaussian_log_prob, tanh_log_det_jacobian
+from robokit.models.policy_nets import ObsGoalEncoder
+from robokit.models.rl_policies import GaussianActorCritic, gaussian_log_prob, tanh_log_det_jacobian
 from robokit.utils import batch_keys as K
 
 OBS_DIM, AC_DIM = 3, 2
@@ -169,6 +170,44 @@ def test_fused_gaussian_surrogate_matches_the_composed_loss_and_its_gradients():
         torch.testing.assert_close(got, want)
     assert torch.autograd.gradcheck(lambda m, s: GaussianClippedSurrogate.apply(m, s, actions, old, advantages, low,
                                                                                  high)[0], (mean, log_std))
+
+
+def _actor_critic(encoders_with_parameters: bool, critic_layer_dims=(16, 16)) -> GaussianActorCritic:
+    torch.manual_seed(0)
+    if encoders_with_parameters:  # a 1-D conv core per encoder: the actor and critic must keep their own
+        shapes, modalities = {"scan": (64,)}, {"scan": "scan"}
+        configs = {"scan": {"core_class": "ScanCore", "core_kwargs": {"feature_dimension": 8}}}
+    else:
+        shapes, modalities, configs = {"flat": (OBS_DIM,)}, {}, {}
+    make = lambda: ObsGoalEncoder(shapes, None, modalities, configs)
+    return GaussianActorCritic(make(), make(), AC_DIM, (16, 16), critic_layer_dims)
+
+
+@pytest.mark.parametrize("encoders_with_parameters, critic_layer_dims, paired", [
+    (False, (16, 16), True), (True, (16, 16), True), (False, (32,), False)])
+def test_actor_critic_trunks_match_separate_networks(encoders_with_parameters, critic_layer_dims, paired):
+    net = _actor_critic(encoders_with_parameters, critic_layer_dims)
+    assert hasattr(net, "trunks") == paired
+    assert (net.critic_encoder is None) == (not encoders_with_parameters)  # parameter-free encoders run once
+    key, shape = ("scan", (64,)) if encoders_with_parameters else ("flat", (OBS_DIM,))
+    obs = {key: torch.randn(5, *shape)}
+    mean, values = net(obs)
+    assert mean.shape == (5, AC_DIM) and values.shape == (5,)
+    # member by member, the paired trunks are the two MLPs they replace
+    actor_x = net.actor_encoder(obs)
+    critic_x = actor_x if net.critic_encoder is None else net.critic_encoder(obs)
+    if paired:
+        def member(i, x):
+            for weight, bias in zip(net.trunks.weights, net.trunks.biases):
+                x = torch.tanh(x @ weight[i] + bias[i])
+            return x
+        actor_h, critic_h = member(0, actor_x), member(1, critic_x)
+    else:
+        actor_h, critic_h = net.actor(actor_x), net.critic(critic_x)
+    torch.testing.assert_close(mean, net.mean(actor_h))
+    torch.testing.assert_close(values, net.value_head(critic_h).squeeze(-1))
+    (mean.sum() + values.sum()).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters() if p is not net.log_std)
 
 
 def test_ppo_deterministic_action_is_the_clipped_mean():

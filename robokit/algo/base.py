@@ -43,7 +43,7 @@ class Algo:
 
     log_diagnostics: bool = True
     #: optimise each network through one flat parameter buffer (`FlatParameters`): for small networks whose
-    #: gradient steps are dominated by per-tensor overheads (PPO's 64x64 MLPs)
+    #: gradient steps are dominated by per-tensor overheads (the online RL algorithms' MLPs)
     FLAT_PARAMETERS: ClassVar[bool] = False
 
     def __init__(self, algo_config, obs_config, global_config, obs_key_shapes, ac_dim, device):
@@ -97,7 +97,7 @@ class Algo:
         for name, params in _section_items(optim_params):
             if name not in self.nets:
                 continue
-            if self.FLAT_PARAMETERS:
+            if self.FLAT_PARAMETERS and any(p.requires_grad for p in self.nets[name].parameters()):
                 self.flat_parameters[name] = FlatParameters(self.nets[name])
                 self.optimizers[name] = make_optimizer([self.flat_parameters[name].param], params, flat=True)
             else:

@@ -33,6 +33,7 @@ class OnlineAlgo(PolicyAlgo):
     """Base of the online algorithms."""
 
     ON_POLICY: ClassVar[bool] = False
+    FLAT_PARAMETERS = True  # many small gradient steps on small MLPs: per-tensor overheads matter
 
     def _make_encoder(self) -> ObsGoalEncoder:
         return ObsGoalEncoder(self.obs_shapes, self.goal_shapes, self.obs_modalities, self.encoder_configs)

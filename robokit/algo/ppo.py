@@ -129,8 +129,6 @@ def _standardize(x: torch.Tensor) -> torch.Tensor:
 class PPO(OnPolicyAlgo):
     """Proximal Policy Optimisation with the clipped objective; see the module docstring."""
 
-    FLAT_PARAMETERS = True  # thousands of minibatch steps on small MLPs: per-tensor overheads dominate
-
     def _create_networks(self) -> None:
         cfg = self.algo_config
         self.nets["policy"] = GaussianActorCritic(

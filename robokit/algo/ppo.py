@@ -57,14 +57,13 @@ def compute_gae(rewards, values, next_values, terminated, dones, discount: float
     return advantages, advantages + values
 
 
-def clipped_surrogate_loss(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float,
-                           bounds: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+def clipped_surrogate_loss(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float) -> torch.Tensor:
     """PPO's policy loss -mean(min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)); ratio, A (B,).
 
     Computed as -mean(A * clamp(ratio, low, high)) with `surrogate_clip_bounds`: the same value and gradient in
-    fewer operations. `bounds` may be given precomputed.
+    fewer operations. `GaussianClippedSurrogate` is the same loss as one autograd node.
     """
-    low, high = bounds if bounds is not None else surrogate_clip_bounds(advantages, clip_range)
+    low, high = surrogate_clip_bounds(advantages, clip_range)
     return -(advantages * ratio.clamp(low, high)).mean()
 
 
@@ -243,7 +242,8 @@ class PPO(OnPolicyAlgo):
         size = batch[ADVANTAGES].shape[0]
         minibatch = min(self.global_config.train.batch_size, size)
         stats_every = self.global_config.experiment.logging.stats_every_n_steps
-        self.flat_parameters["policy"].check_attached()
+        for flat in self.flat_parameters.values():
+            flat.check_attached()
         infos, steps, log_diagnostics = [], 0, self.log_diagnostics
         try:
             for _ in range(cfg.update_epochs):

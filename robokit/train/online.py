@@ -412,6 +412,7 @@ class OnlineRun:
                 self.experience = None
         finally:
             bar.close()
+            self.algo.set_log_diagnostics(True)  # as run_epoch leaves it: later direct calls measure everything
         return self.run_dir
 
     def close(self) -> None:

@@ -215,6 +215,7 @@ def test_gradient_steps_follow_the_update_to_data_ratio(tmp_path, utd_ratio, num
         run.run()
         assert run.global_step == 120
         assert run.num_updates == int((120 - 40) * utd_ratio)  # none during the random warm-up
+        assert run.algo.log_diagnostics  # statistics were skipped on unlogged steps only during the run
     finally:
         run.close()
 

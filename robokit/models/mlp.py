@@ -99,3 +99,7 @@ class PairedMLP(nn.Module):
         if layers is None:
             layers = self.__dict__["_layer_cache"] = list(zip(self.weights, self.biases))
         return layers
+
+    def _apply(self, fn, *args, **kwargs):
+        self.__dict__.pop("_layer_cache", None)  # conversions may replace the parameter objects
+        return super()._apply(fn, *args, **kwargs)

@@ -86,7 +86,7 @@ class GaussianActorCritic(nn.Module):
         shared = not list(actor_encoder.parameters()) and not list(critic_encoder.parameters())
         self.critic_encoder = None if shared else critic_encoder  # None: the actor's features serve both
         paired = list(actor_layer_dims) == list(critic_layer_dims) and len(actor_layer_dims) > 0 \
-            and actor_encoder.output_dim == critic_encoder.output_dim and not __import__("os").environ.get("NOPAIR")
+            and actor_encoder.output_dim == critic_encoder.output_dim
         self._paired = paired
         if paired:
             self.trunks = PairedMLP(actor_encoder.output_dim, actor_layer_dims, activation)

@@ -15,8 +15,8 @@ class LoggingConfig(Section):
     wandb_proj_name: str = param("debug", "Weights & Biases project name (used when log_wandb is true)")
     stats_every_n_steps: int = param(
         10, "training statistics (losses, gradient norms) are measured on every n-th gradient step and averaged "
-        "per epoch; 1 measures every step, as robomimic does, at a few percent of speed; PPO and A2C average "
-        "every minibatch of each rollout update whatever n is (robokit addition)",
+        "per epoch; 1 measures every step, as robomimic does, at a few percent of speed; PPO counts the "
+        "minibatches of each rollout update, A2C measures its one step per rollout (robokit addition)",
         minimum=1)
 
     def check(self) -> None:

@@ -181,12 +181,19 @@ class OnlineRun:
             self.obs_normalizer.update(self.obs)
 
     # ----- observations and actions -----
-    def _policy_obs(self, raw: dict, stats=None) -> dict:
-        """Raw observations -> normalised float32 tensors on the device, {k: (N, *shape)}."""
+    def _normalized_obs(self, raw: dict, stats=None) -> dict:
+        """Raw observations -> what the policy sees, as numpy arrays {k: (N, *shape)} (normalised if configured)."""
         obs = {k: raw[k] for k in self.obs_shapes}
         if self.obs_normalizer is not None:
             obs = self.obs_normalizer.normalize(obs, stats)
-        return {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in obs.items()}
+        return {k: np.ascontiguousarray(v) for k, v in obs.items()}
+
+    def _policy_obs(self, raw: dict, stats=None) -> dict:
+        """Raw observations -> normalised tensors on the device, {k: (N, *shape)}."""
+        return self._on_device(self._normalized_obs(raw, stats))
+
+    def _on_device(self, obs: dict) -> dict:
+        return {k: torch.from_numpy(v).to(self.device) for k, v in obs.items()}
 
     def _env_actions(self, actions: np.ndarray) -> np.ndarray:
         """Policy actions in [-1, 1] (N, A) -> the action space's units (clipped to [-1, 1] first)."""
@@ -244,20 +251,19 @@ class OnlineRun:
         """Collect `n_steps` vector steps into the rollout storage and update on them."""
         storage, algo = self.storage, self.algo
         storage.reset()
-        to_numpy = lambda obs: {k: v.cpu().numpy() for k, v in obs.items()}
         while not storage.full:
             stats = self.obs_normalizer.stats() if self.obs_normalizer is not None else None
-            policy_obs = self._policy_obs(self.obs, stats)
-            actions = algo.explore(policy_obs).actions.cpu().numpy()
+            obs = self._normalized_obs(self.obs, stats)
+            actions = algo.explore(self._on_device(obs)).actions.cpu().numpy()
             next_obs, rewards, terminated, truncated, final_obs = self._step_envs(actions)
             ended = (terminated | truncated).any()  # bootstrap truncated episodes from their final observation
             learn_rewards = self.reward_scaler(rewards) if self.reward_scaler is not None else rewards
-            storage.add(to_numpy(policy_obs), actions, learn_rewards, terminated, truncated,
-                        to_numpy(self._policy_obs(final_obs, stats)) if ended else None)
+            storage.add(obs, actions, learn_rewards, terminated, truncated,
+                        self._normalized_obs(final_obs, stats) if ended else None)
             self.obs = next_obs
         rollout = {
             K.OBS: storage.obs, K.ACTIONS: storage.actions, K.REWARDS: storage.rewards,
-            "terminated": storage.terminated, K.DONES: storage.dones, "last_obs": to_numpy(self._policy_obs(self.obs)),
+            "terminated": storage.terminated, K.DONES: storage.dones, "last_obs": self._normalized_obs(self.obs),
             "final_obs": storage.final_obs, "final_index": storage.final_index,
         }
         with self.precision():

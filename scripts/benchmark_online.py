@@ -12,6 +12,7 @@ less sensitive to other load on a shared machine). Runs alternate libraries case
     python scripts/benchmark_online.py --scale 0.1 --cases sac_pendulum   # a quick smoke run (10% of the steps)
     python scripts/benchmark_online.py --sb3-threads 0                    # SB3 with torch's default thread count
     python scripts/benchmark_online.py --cases sac_pendulum --robokit-set algo.utd_ratio=0.5  # robokit variations
+    python scripts/benchmark_online.py --cases sac_pendulum --keep-models models/  # keep the trained policies
 
 Cases: sac_pendulum (20k steps), td3_pendulum (20k), ppo_pendulum (100k, 4 envs), sac_halfcheetah (--cheetah-steps).
 """
@@ -19,6 +20,7 @@ Cases: sac_pendulum (20k steps), td3_pendulum (20k), ppo_pendulum (100k, 4 envs)
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,7 +82,7 @@ def evaluate(act, env_name: str) -> list[float]:
     return returns
 
 
-def run_robokit(case: dict, steps: int, seed: int, threads: int, extra: list[str]) -> dict:
+def run_robokit(case: dict, steps: int, seed: int, threads: int, keep: Path | None, extra: list[str]) -> dict:
     from robokit import policy_from_checkpoint
     from robokit.config import apply_overrides, config_factory
     from robokit.train import online
@@ -100,13 +102,16 @@ def run_robokit(case: dict, steps: int, seed: int, threads: int, extra: list[str
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         finally:
             run.close()
-        policy, _ = policy_from_checkpoint(run.run_dir / "models" / "last.pth")
+        checkpoint = run.run_dir / "models" / "last.pth"
+        policy, _ = policy_from_checkpoint(checkpoint)
         policy.start_episode()
         returns = evaluate(policy, case["env"])
+        if keep is not None:
+            shutil.copyfile(checkpoint, keep / f"{case['name']}_robokit_seed{seed}.pth")
     return {"wall_s": wall, "cpu_s": cpu, "returns": returns}
 
 
-def run_sb3(case: dict, steps: int, seed: int, threads: int, extra: list[str]) -> dict:
+def run_sb3(case: dict, steps: int, seed: int, threads: int, keep: Path | None, extra: list[str]) -> dict:
     import numpy as np
     import stable_baselines3
     import torch
@@ -125,18 +130,23 @@ def run_sb3(case: dict, steps: int, seed: int, threads: int, extra: list[str]) -
     model.learn(total_timesteps=steps)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     returns = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], case["env"])
+    if keep is not None:
+        model.save(keep / f"{case['name']}_sb3_seed{seed}.zip")
     return {"wall_s": wall, "cpu_s": cpu, "returns": returns, "threads": torch.get_num_threads()}
 
 
-def worker(name: str, library: str, steps: int, seed: int, threads: int, extra: list[str]) -> None:
-    case = CASES[name]
-    result = (run_robokit if library == "robokit" else run_sb3)(case, steps, seed, threads, extra)
+def worker(name: str, library: str, steps: int, seed: int, threads: int, keep: Path | None,
+           extra: list[str]) -> None:
+    case = {**CASES[name], "name": name}
+    result = (run_robokit if library == "robokit" else run_sb3)(case, steps, seed, threads, keep, extra)
     print("RESULT " + json.dumps(result))
 
 
 # ----- the driver -----
-def launch(name: str, library: str, steps: int, seed: int, threads: int, extra: list[str]) -> dict:
-    cmd = [sys.executable, __file__, "--worker", name, library, str(steps), str(seed), str(threads), *extra]
+def launch(name: str, library: str, steps: int, seed: int, threads: int, keep: Path | None,
+           extra: list[str]) -> dict:
+    cmd = [sys.executable, __file__, "--worker", name, library, str(steps), str(seed), str(threads),
+           str(keep or ""), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads > 0 else dict(os.environ)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -166,16 +176,21 @@ def main() -> None:
     parser.add_argument("--sb3-threads", type=int, default=1, help="torch threads of SB3 (0: torch's default)")
     parser.add_argument("--libraries", nargs="+", default=["robokit", "sb3"], choices=["robokit", "sb3"])
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--keep-models", type=Path, metavar="DIR",
+                        help="save each trained model here: robokit's last.pth, SB3's .zip (CASE_LIBRARY_seedN)")
     parser.add_argument("--robokit-set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="extra robokit config overrides for every case (a variation, reported as such)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        name, library, steps, seed, threads, *extra = args.worker
-        worker(name, library, int(steps), int(seed), int(threads), extra)
+        name, library, steps, seed, threads, keep, *extra = args.worker
+        worker(name, library, int(steps), int(seed), int(threads), Path(keep) if keep else None, extra)
         return
 
     results = {}
+    if args.keep_models:
+        args.keep_models.mkdir(parents=True, exist_ok=True)
+        args.keep_models = args.keep_models.resolve()
     print(f"robokit: train.num_threads={args.threads} {' '.join(args.robokit_set)}; "
           f"SB3 {version('stable-baselines3')}: "
           f"torch threads {args.sb3_threads or 'default'}", flush=True)
@@ -185,7 +200,7 @@ def main() -> None:
         for library in args.libraries:
             threads = args.threads if library == "robokit" else args.sb3_threads
             extra = args.robokit_set if library == "robokit" else []
-            result = launch(name, library, steps, args.seed, threads, extra)
+            result = launch(name, library, steps, args.seed, threads, args.keep_models, extra)
             results[f"{name}/{library}"] = result
             print(summary_line(name, library, result), flush=True)
         if {"robokit", "sb3"} <= set(args.libraries):

@@ -232,3 +232,21 @@ def test_tensorboard_has_the_online_curves(tmp_path):
     returns = [value for _, value in scalars["Train/Episode_Return"]]
     assert all(-2000 < r <= 0 for r in returns)  # Pendulum: a negative return per 200-step episode
     assert all(value > 0 for _, value in scalars["Train/Alpha"])
+
+
+def test_benchmark_online_runs_robokit_and_keeps_the_trained_policy(tmp_path):
+    """The SB3 comparison script, robokit side only (SB3 is an extra): results JSON and a loadable checkpoint."""
+    from script_runner import run_script
+
+    out, keep = tmp_path / "results.json", tmp_path / "models"
+    result = run_script("benchmark_online.py", "--cases", "sac_pendulum", "--scale", "0.02", "--seed", "3",
+                        "--libraries", "robokit", "--out", out, "--keep-models", keep, check=True)
+    assert "sac_pendulum     robokit  steps     400" in result.stdout
+    run = json.loads(out.read_text())["sac_pendulum/robokit"]
+    assert run["steps"] == 400 and len(run["returns"]) == 10
+    assert all(-2000 < r <= 0 for r in run["returns"])  # Pendulum: a negative return per 200-step episode
+    policy, ckpt = policy_from_checkpoint(keep / "sac_pendulum_robokit_seed3.pth")
+    assert ckpt["algo_name"] == "sac"
+    policy.start_episode()
+    action = policy(gymnasium.make("Pendulum-v1").reset(seed=0)[0])
+    assert action.shape == (1,) and abs(float(action[0])) <= 2.0

@@ -23,7 +23,7 @@ setup(
     ],
     extras_require={
         "sim": ["mujoco==3.11.0", "gymnasium-robotics>=1.4"],
-        "dev": ["pytest>=7.4", "ruff>=0.5"],
+        "dev": ["pytest>=7.4", "ruff>=0.5", "stable-baselines3>=2.3"],  # SB3: tests/online_rl/test_sb3_equivalence.py
         "bench": ["stable-baselines3>=2.3"],  # scripts/benchmark_online.py compares against it
     },
 )

@@ -191,9 +191,10 @@ def main() -> None:
     if args.keep_models:
         args.keep_models.mkdir(parents=True, exist_ok=True)
         args.keep_models = args.keep_models.resolve()
-    print(f"robokit: train.num_threads={args.threads} {' '.join(args.robokit_set)}; "
-          f"SB3 {version('stable-baselines3')}: "
-          f"torch threads {args.sb3_threads or 'default'}", flush=True)
+    header = " ".join([f"robokit: train.num_threads={args.threads}", *args.robokit_set])
+    if "sb3" in args.libraries:  # SB3 (the `bench` extra) is needed only to run it
+        header += f"; SB3 {version('stable-baselines3')}: torch threads {args.sb3_threads or 'default'}"
+    print(header, flush=True)
     for name in args.cases:
         steps = CASES[name]["steps"] or args.cheetah_steps
         steps = max(int(steps * args.scale), 1)

@@ -18,6 +18,7 @@ from robokit.data import check_dataset, list_demos, list_filter_keys, read_episo
 from robokit.train import online
 from robokit.train.checkpoint import load_checkpoint
 from robokit.utils.normalization import normalize
+from script_runner import run_script
 from tb_events import read_scalars
 
 REPO = Path(__file__).resolve().parents[2]
@@ -236,8 +237,6 @@ def test_tensorboard_has_the_online_curves(tmp_path):
 
 def test_benchmark_online_runs_robokit_and_keeps_the_trained_policy(tmp_path):
     """The SB3 comparison script, robokit side only (SB3 is an extra): results JSON and a loadable checkpoint."""
-    from script_runner import run_script
-
     out, keep = tmp_path / "results.json", tmp_path / "models"
     result = run_script("benchmark_online.py", "--cases", "sac_pendulum", "--scale", "0.02", "--seed", "3",
                         "--libraries", "robokit", "--out", out, "--keep-models", keep, check=True)

@@ -5,7 +5,7 @@ import copy
 import torch
 
 from robokit.models import GMMHead, ObservationEncoder
-from robokit.models.mlp import PairedMLP
+from robokit.models.mlp import MLP, PairedMLP
 from robokit.models.policy_nets import ObsGoalEncoder
 from robokit.models.rnn import RNNTrunk
 from robokit.models.transformer import TransformerTrunk
@@ -84,3 +84,26 @@ def test_paired_mlp_is_two_mlps_and_follows_copies_and_conversions():
         paired.weights[0].add_(1.0)  # the copy has its own parameters
     torch.testing.assert_close(copied(x), out)
     assert paired.double()(x.double()).dtype == torch.float64
+
+
+def test_mlp_in_place_relu_gives_the_plain_values_and_gradients():
+    """Hidden ReLUs overwrite their Linear's output; values and gradients must be those of relu(x @ W.T + b)."""
+    torch.manual_seed(0)
+    mlp = MLP(3, 2, [8, 8], activation="relu", dropout=0.0)
+    x = torch.randn(5, 3, requires_grad=True)
+    x_before = x.detach().clone()
+    out = mlp(x)
+    out.square().sum().backward()
+    linears = [m for m in mlp.modules() if isinstance(m, torch.nn.Linear)]
+    params = [p for layer in linears for p in (layer.weight, layer.bias)]
+    grads = [p.grad.clone() for p in params] + [x.grad.clone()]
+    h = x
+    for layer in linears[:-1]:
+        h = torch.relu(h @ layer.weight.T + layer.bias)
+    expected = h @ linears[-1].weight.T + linears[-1].bias
+    torch.testing.assert_close(out, expected)
+    reference = torch.autograd.grad(expected.square().sum(), params + [x])
+    for got, want in zip(grads, reference, strict=True):
+        torch.testing.assert_close(got, want)
+    torch.testing.assert_close(x.detach(), x_before)  # the input is never overwritten
+    assert (linears[0](x) < 0).any()  # the ReLU did cut some units off

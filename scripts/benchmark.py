@@ -83,12 +83,13 @@ def bench_train_loop(dataset_path: Path, steps: int, rounds: int, batch_size: in
     algo.set_train()
     batches = batch_stream(train_ds, batch_size, num_workers=0, seed=0)
 
-    # the bare loop: the same layer sizes and optimiser settings, one pre-made batch
+    # the bare loop: the same layer sizes (ReLUs in place, as robokit's MLP runs them) and optimiser settings,
+    # one pre-made batch
     obs_dim = sum(int(np.prod(s)) for s in train_ds.obs_key_shapes.values())
     dims = [obs_dim, *config.algo.actor_layer_dims]
     layers = []
     for i in range(len(dims) - 1):
-        layers += [nn.Linear(dims[i], dims[i + 1]), nn.ReLU()]
+        layers += [nn.Linear(dims[i], dims[i + 1]), nn.ReLU(inplace=True)]
     net = nn.Sequential(*layers, nn.Linear(dims[-1], train_ds.action_dim), nn.Tanh())
     # the same optimiser as robokit's: Adam with torch's fused kernel
     optimizer = torch.optim.Adam(net.parameters(), lr=config.algo.optim_params.policy.learning_rate.initial,

@@ -3,6 +3,7 @@ observations in a plain gymnasium loop, config errors before any environment, ex
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -249,3 +250,14 @@ def test_benchmark_online_runs_robokit_and_keeps_the_trained_policy(tmp_path):
     policy.start_episode()
     action = policy(gymnasium.make("Pendulum-v1").reset(seed=0)[0])
     assert action.shape == (1,) and abs(float(action[0])) <= 2.0
+
+
+def test_benchmark_precision_times_both_modes():
+    """`benchmark.py --only precision` times a float32 and a bf16 gradient step and prints their ratio."""
+    result = run_script("benchmark.py", "--only", "precision", "--precision-algos", "td3", "--precision-steps", "2",
+                        "--rounds", "2", check=True)
+    (line,) = [ln for ln in result.stdout.splitlines() if ln.strip().startswith("td3")]
+    fp32_ms, bf16_ms, speedup = (float(x) for x in re.search(
+        r"float32 ([\d.]+) ms, bf16 ([\d.]+) ms, bf16 speed-up x([\d.]+)", line).groups())
+    assert "batch 256" in line and fp32_ms > 0 and bf16_ms > 0
+    assert abs(speedup - fp32_ms / bf16_ms) < 0.5  # the median of per-round ratios, near the ratio of medians

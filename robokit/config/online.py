@@ -13,7 +13,7 @@ from robokit.config.base_config import BaseConfig
 from robokit.config.experiment import ExperimentConfig, RolloutConfig, SaveConfig
 from robokit.config.observation import ModalitiesConfig, ModalityKeysConfig, ObservationConfig
 from robokit.config.section import Section, param
-from robokit.config.train import MIXED_PRECISION_HELP
+from robokit.config.train import FLUSH_DENORMALS_HELP, MIXED_PRECISION_HELP
 from robokit.config.value_sections import TDAlgoConfig
 from robokit.errors import ConfigError
 
@@ -48,6 +48,7 @@ class OnlineTrainConfig(Section):
     seed: int = param(1, "random seed (networks, exploration and environment resets)")
     max_grad_norm: float | None = param(None, "clip gradient norm to this value (null: no clipping)", minimum=0.0)
     mixed_precision: Literal["off", "bf16"] = param("off", MIXED_PRECISION_HELP)
+    flush_denormals: bool = param(True, FLUSH_DENORMALS_HELP)
 
     @property
     def num_epochs(self) -> int:

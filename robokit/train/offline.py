@@ -27,7 +27,7 @@ from robokit.errors import ConfigError, DatasetError
 from robokit.models.obs_encoder import check_observation_encoders
 from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_checkpoint
 from robokit.train.logger import RunLogger
-from robokit.train.precision import gradient_step_precision
+from robokit.train.precision import gradient_step_precision, set_flush_denormals
 from robokit.train.rollouts import rollout_with_stats
 from robokit.utils.device import get_torch_device
 from robokit.utils.tensors import map_structure
@@ -240,6 +240,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
 
     torch.manual_seed(config.train.seed)
     np.random.seed(config.train.seed)
+    set_flush_denormals(config.train.flush_denormals)
     device = torch.device(device) if device is not None else get_torch_device(config.train.cuda)
     shape_metadata = {
         "all_shapes": {k: list(v) for k, v in train_ds.obs_key_shapes.items()},

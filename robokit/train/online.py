@@ -48,7 +48,7 @@ from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_che
 from robokit.train.experience import ExperienceWriter
 from robokit.train.logger import RunLogger
 from robokit.train.offline import create_run_dir, env_args_for_run
-from robokit.train.precision import gradient_step_precision
+from robokit.train.precision import gradient_step_precision, set_flush_denormals
 from robokit.train.rollouts import rollout_with_stats
 from robokit.utils import batch_keys as K
 from robokit.utils.device import get_torch_device
@@ -135,6 +135,7 @@ class OnlineRun:
 
         if train_cfg.num_threads is not None:
             torch.set_num_threads(train_cfg.num_threads)
+        set_flush_denormals(train_cfg.flush_denormals)
         torch.manual_seed(train_cfg.seed)
         np.random.seed(train_cfg.seed)
         self.rng = np.random.default_rng(train_cfg.seed)

@@ -1,10 +1,15 @@
-"""Mixed precision for gradient steps: `train.mixed_precision`.
+"""Floating-point settings of training: `train.mixed_precision` and `train.flush_denormals`.
 
 "bf16" runs each gradient step under `torch.autocast` with bfloat16: matrix products (linear layers,
 convolutions) compute in bfloat16, while output layers (`robokit.models.mlp.Float32Linear`), parameters,
 optimiser state, losses and reductions stay in float32. On a CPU with AVX512-BF16 the products ran about
 twice as fast (AMX CPUs and recent GPUs have bfloat16 units too; not measured here). Acting (exploration,
 evaluation) always runs in float32.
+
+`train.flush_denormals` (default on) makes the CPU treat float32 values below 1.2e-38 as zero. Adam's
+second-moment estimates of weights that rarely get a gradient decay into that range, and x86 cores handle such
+denormal numbers many times slower than normal ones: in a 3,000-step SAC run on Pendulum the fused Adam update
+took 355 us per call with denormals and 78 us without, and training losses printed the same.
 """
 
 import contextlib
@@ -23,3 +28,8 @@ def gradient_step_precision(mode: str, device: torch.device) -> contextlib.Abstr
         # step later in the same context (PPO's minibatch epochs, a critic reused after its update)
         return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
     raise ValueError(f"unknown mixed_precision {mode!r}; expected one of {MODES}")
+
+
+def set_flush_denormals(flush: bool) -> None:
+    """Whether float operations on the CPU treat denormal numbers as zero (process-wide, like the thread count)."""
+    torch.set_flush_denormal(flush)

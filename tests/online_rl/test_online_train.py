@@ -222,6 +222,18 @@ def test_gradient_steps_follow_the_update_to_data_ratio(tmp_path, utd_ratio, num
         run.close()
 
 
+@pytest.mark.parametrize("flush", [True, False])
+def test_run_applies_flush_denormals(flush, tmp_path):
+    config = small_config("sac", f"train.flush_denormals={str(flush).lower()}")
+    torch.set_flush_denormal(not flush)
+    run = online.OnlineRun(config, output_dir=tmp_path, progress=False)
+    try:
+        assert ((torch.tensor([1e-39]) * 2).item() == 0.0) is flush  # 2e-39 is a denormal float32
+    finally:
+        run.close()
+        torch.set_flush_denormal(False)
+
+
 def test_tensorboard_has_the_online_curves(tmp_path):
     config = small_config("sac", "experiment.logging.log_tb=true")
     run = online.train(config, output_dir=tmp_path, progress=False)

@@ -1,4 +1,5 @@
-"""train.mixed_precision: bf16 autocast inside a training step, float32 everywhere else."""
+"""train.mixed_precision: bf16 autocast inside a training step, float32 everywhere else;
+train.flush_denormals: denormal float32 numbers count as zero on the CPU."""
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ from torch import nn
 from robokit.config import config_factory
 from robokit.errors import ConfigError
 from robokit.models.mlp import MLP, Float32Linear
-from robokit.train.precision import gradient_step_precision
+from robokit.train.precision import gradient_step_precision, set_flush_denormals
 
 
 def test_bf16_step_computes_products_in_bf16_and_keeps_float32_state():
@@ -64,3 +65,35 @@ def test_output_layers_stay_float32_under_bf16():
     # the output is the float32 product of the bf16 features: not rounded to bf16's 8-bit mantissa
     torch.testing.assert_close(out, nn.functional.linear(hidden.float(), mlp.net[-1].weight, mlp.net[-1].bias))
     assert mlp.state_dict().keys() == MLP(8, 1, [32, 32]).state_dict().keys()
+
+
+def denormal_product() -> float:
+    """2 x 1e-39: a denormal float32 number, or zero when denormals are flushed."""
+    return (torch.tensor([1e-39]) * 2).item()
+
+
+def test_flushing_denormals_turns_them_into_zero():
+    try:
+        set_flush_denormals(True)
+        assert denormal_product() == 0.0
+        assert (torch.tensor([1e-30]) * 2).item() == pytest.approx(2e-30)  # normal numbers are untouched
+    finally:
+        set_flush_denormals(False)
+    assert denormal_product() == pytest.approx(2e-39, rel=1e-3)
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_offline_training_applies_flush_denormals(flush, fetch_push_dataset, tmp_path):
+    from robokit.config import apply_overrides
+    from robokit.train.offline import train
+
+    config = config_factory("bc")
+    apply_overrides(config, ["train.num_epochs=1", "experiment.epoch_every_n_steps=2", "train.batch_size=8",
+                             "experiment.validate=false", "experiment.rollout.enabled=false",
+                             "experiment.logging.log_tb=false", f"train.flush_denormals={str(flush).lower()}"])
+    set_flush_denormals(not flush)
+    try:
+        train(config, dataset_path=fetch_push_dataset, output_dir=tmp_path, progress=False)
+        assert (denormal_product() == 0.0) is flush
+    finally:
+        set_flush_denormals(False)

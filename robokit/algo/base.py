@@ -137,14 +137,23 @@ class Algo:
         else to `train.max_grad_norm`. Without clipping the norm is for logging only: it is None when
         `log_diagnostics` is off.
         """
-        optimizer = self.optimizers[net_name]
-        max_norm = max_grad_norm if max_grad_norm is not None else getattr(self.global_config.train, "max_grad_norm", None)
+        self.zero_grads(net_name)
+        loss.backward(retain_graph=retain_graph)
+        return self.apply_gradients(net_name, max_grad_norm)
+
+    def zero_grads(self, net_name: str) -> None:
+        """Zero the gradients of `net_name`'s parameters (in place when they live in a flat buffer)."""
         flat = self.flat_parameters.get(net_name)
         if flat is not None:
             flat.zero_grad()
         else:
-            optimizer.zero_grad(set_to_none=True)
-        loss.backward(retain_graph=retain_graph)
+            self.optimizers[net_name].zero_grad(set_to_none=True)
+
+    def apply_gradients(self, net_name: str, max_grad_norm: float | None = None) -> torch.Tensor | None:
+        """Clip the gradients in `.grad` as `backprop` does and step `net_name`'s optimiser; returns the norm."""
+        optimizer = self.optimizers[net_name]
+        max_norm = max_grad_norm if max_grad_norm is not None else getattr(self.global_config.train, "max_grad_norm", None)
+        flat = self.flat_parameters.get(net_name)
         if flat is not None:
             grads = [flat.grad]
         else:

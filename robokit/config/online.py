@@ -49,6 +49,11 @@ class OnlineTrainConfig(Section):
     max_grad_norm: float | None = param(None, "clip gradient norm to this value (null: no clipping)", minimum=0.0)
     mixed_precision: Literal["off", "bf16"] = param("off", MIXED_PRECISION_HELP)
     flush_denormals: bool = param(True, FLUSH_DENORMALS_HELP)
+    manual_backward: bool = param(
+        True, "SAC and TD3 with plain ReLU MLPs on low-dim observations: compute the networks' gradients with "
+        "hand-written backward passes instead of autograd (the same gradients; about 30% less time per gradient "
+        "step on a CPU); false: autograd (robokit addition)"
+    )
 
     @property
     def num_epochs(self) -> int:

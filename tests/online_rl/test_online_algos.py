@@ -249,6 +249,75 @@ def test_sac_fixed_alpha_does_not_move_and_all_networks_train():
     assert "Alpha_Loss" not in algo.train_on_batch(replay_batch(), epoch=1)
 
 
+def steps_both_ways(name: str, overrides: list[str], steps: int = 6, precision: str = "off"):
+    """The same gradient steps (same batches and noise) with hand-written backward passes and with autograd."""
+    from robokit.train.precision import gradient_step_precision
+
+    algos = [make_algo(name, f"train.manual_backward={flag}", *overrides) for flag in ("true", "false")]
+    assert algos[0]._passes is not None and algos[1]._passes is None
+    infos = []
+    for algo in algos:
+        for step in range(steps):
+            torch.manual_seed(step)
+            with gradient_step_precision(precision, torch.device("cpu")):
+                info = algo.train_on_batch(replay_batch(seed=step, dones=float(step % 2)), epoch=1)
+        infos.append(info)
+    return algos, infos
+
+
+@pytest.mark.parametrize("overrides", [
+    [],
+    ["algo.critic.use_huber=true", "algo.alpha.auto=false", "algo.alpha.init=0.3"],
+    ["algo.critic.ensemble.n=3", "algo.critic.max_gradient_norm=0.5", "algo.actor.layer_dims=[32, 16, 8]",
+     "algo.actor.log_std_max=-1.0", "algo.target_update_interval=2"],
+])
+def test_sac_step_by_hand_is_autograds_step(overrides):
+    (by_hand, autograd), (info_hand, info_auto) = steps_both_ways("sac", overrides)
+    assert info_hand.keys() == info_auto.keys()
+    for key, value in info_auto.items():
+        torch.testing.assert_close(torch.as_tensor(info_hand[key]), torch.as_tensor(value), rtol=1e-4, atol=1e-5)
+    for key, value in autograd.nets.state_dict().items():
+        torch.testing.assert_close(by_hand.nets.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+
+
+def test_sac_step_by_hand_in_bf16_stays_close_to_autocast():
+    (by_hand, autograd), (info_hand, info_auto) = steps_both_ways("sac", [], precision="bf16")
+    for key in ("Critic_Loss", "Actor_Loss", "Entropy"):
+        assert float(info_hand[key]) == pytest.approx(float(info_auto[key]), rel=0.02, abs=0.02)
+    for key, value in autograd.nets.state_dict().items():
+        if value.is_floating_point():
+            assert float((by_hand.nets.state_dict()[key] - value).abs().max()) < 0.01
+
+
+@pytest.mark.parametrize("overrides", [
+    ["algo.actor.update_freq=2"],
+    ["algo.critic.ensemble.n=1", "algo.actor.update_freq=1", "algo.actor.noise_std=0", "algo.critic.use_huber=true",
+     "algo.actor.max_gradient_norm=0.1", "algo.critic.layer_dims=[16]"],
+])
+def test_td3_step_by_hand_is_autograds_step(overrides):
+    (by_hand, autograd), (info_hand, info_auto) = steps_both_ways("td3", overrides)
+    assert info_hand.keys() == info_auto.keys() and "Actor_Loss" in info_auto
+    for key, value in info_auto.items():
+        torch.testing.assert_close(torch.as_tensor(info_hand[key]), torch.as_tensor(value), rtol=1e-4, atol=1e-5)
+    for key, value in autograd.nets.state_dict().items():
+        torch.testing.assert_close(by_hand.nets.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+
+
+def test_networks_that_are_not_plain_relu_mlps_run_on_autograd():
+    from robokit.algo.online_base import critic_passes
+    from robokit.models.value_nets import ActionValueNetwork
+
+    def critic(**kwargs):
+        return ActionValueNetwork(ObsGoalEncoder({"flat": (OBS_DIM,)}, **kwargs), AC_DIM, [8])
+
+    assert critic_passes([critic(), critic()]) is not None
+    assert critic_passes([critic(goal_shapes={"goal": (2,)})]) is None
+    assert critic_passes([ActionValueNetwork(ObsGoalEncoder({"flat": (OBS_DIM,)}), AC_DIM, [8], (-1, 1))]) is None
+    assert make_algo("sac", "algo.critic.layer_dims=[]")._passes is None
+    assert make_algo("sac", "train.manual_backward=false")._passes is None
+    assert make_algo("td3", "algo.actor.layer_dims=[]")._passes is None
+
+
 def constant_critics(algo, q_value: float, target_value: float) -> None:
     """Every critic outputs q_value and every target critic target_value, whatever the input."""
     for name, value in (("critic", q_value), ("critic_target", target_value)):

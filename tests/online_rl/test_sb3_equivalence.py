@@ -66,16 +66,20 @@ def sb3_parameters(model) -> list[torch.Tensor]:
     return [t.detach().clone() for t in tensors] + [model.log_ent_coef.detach().clone()]
 
 
-def test_sac_gradient_steps_match_stable_baselines3():
-    """Ten SAC steps at SB3's defaults (HalfCheetah-v5's sizes, 256x256 networks, auto alpha, batch 64)."""
+@pytest.mark.parametrize("manual_backward", [True, False], ids=["by_hand", "autograd"])
+def test_sac_gradient_steps_match_stable_baselines3(manual_backward):
+    """Ten SAC steps at SB3's defaults (HalfCheetah-v5's sizes, 256x256 networks, auto alpha, batch 64), with
+    robokit's hand-written backward passes and with autograd."""
     env = gymnasium.make("HalfCheetah-v5")
     obs_dim, ac_dim = env.observation_space.shape[0], env.action_space.shape[0]
     model = sb3.SAC("MlpPolicy", env, seed=0, device="cpu", batch_size=BATCH, learning_starts=0)
     model.set_logger(Logger(folder=None, output_formats=[]))
     config = config_factory("sac")
-    apply_overrides(config, ['observation.modalities.obs.low_dim=["flat"]', f"train.batch_size={BATCH}"])
+    apply_overrides(config, ['observation.modalities.obs.low_dim=["flat"]', f"train.batch_size={BATCH}",
+                             f"train.manual_backward={str(manual_backward).lower()}"])
     algo = algo_factory("sac", config, {"flat": (obs_dim,)}, ac_dim, "cpu")
     algo.set_train()
+    assert (algo._passes is not None) == manual_backward
     copy_sb3_weights(model, algo)
     for a, b in zip(robokit_parameters(algo), sb3_parameters(model), strict=True):
         assert torch.equal(a, b)

@@ -81,8 +81,7 @@ class OffPolicyAlgo(OnlineAlgo):
         for p, (_, cache), g in zip(passes, runs, grad_q):
             p.backward(cache, g.unsqueeze(-1))
         grad_norm = self.apply_gradients("critic", cfg.max_gradient_norm)
-        for p in passes:
-            p.refresh()
+        ReluMLPPass.refresh(passes, dtype)
         return q, ensemble_td_loss(q, target, cfg.use_huber), grad_norm
 
 

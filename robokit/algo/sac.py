@@ -81,8 +81,7 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
     # ----- acting -----
     def explore(self, obs: dict) -> Exploration:
         with torch.no_grad():
-            actions, _ = self.nets["actor"].sample(obs)
-        return Exploration(actions)
+            return Exploration(self.nets["actor"].sample_actions(obs))
 
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
         """Deterministic action tanh(mean): obs {k: (B, *shape)} -> (B, A)."""
@@ -157,18 +156,22 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
         cfg, passes, actor = self.algo_config, self._passes, self.nets["actor"]
         dtype = compute_dtype(self.device)
         with torch.autocast(self.device.type, enabled=False):
-            for p in (passes["actor"], *passes["critic"], *passes["critic_target"]):
-                p.refresh()  # the weights changed since the last step (optimisers, targets, checkpoints)
+            # the weights changed since the last step (optimisers, target updates, checkpoints)
+            ReluMLPPass.refresh([passes["actor"], *passes["critic"], *passes["critic_target"]], dtype)
             obs, next_obs = actor.encoder(batch[K.OBS]), actor.encoder(batch[K.NEXT_OBS])  # (B, D)
 
             actions_pi, log_prob, actor_saved = self._squashed_sample_by_hand(obs, dtype, keep=True)
             alpha_module, info = self.nets["alpha"], {}
             alpha = alpha_module().detach()  # the value before this step, for the losses below
-            if cfg.alpha.auto:
-                with torch.enable_grad():
-                    alpha_loss = -(alpha_module.log_alpha * (log_prob + self.target_entropy)).mean()
-                    self.backprop("alpha", alpha_loss)
-                info["Alpha_Loss"] = alpha_loss.detach()
+            if cfg.alpha.auto:  # loss -mean(log alpha * (log pi + target entropy)), linear in log alpha
+                entropy_gap = (log_prob + self.target_entropy).mean()
+                info["Alpha_Loss"] = -alpha_module.log_alpha.detach() * entropy_gap
+                self.zero_grads("alpha")
+                log_alpha = alpha_module.log_alpha
+                if log_alpha.grad is None:
+                    log_alpha.grad = torch.zeros_like(log_alpha)
+                log_alpha.grad.copy_(-entropy_gap)
+                self.apply_gradients("alpha")
 
             next_actions, next_log_prob, _ = self._squashed_sample_by_hand(next_obs, dtype, keep=False)
             next_x = torch.cat([next_obs, next_actions], dim=-1)

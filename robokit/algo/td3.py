@@ -108,8 +108,9 @@ class TD3(TargetNetworksMixin, OffPolicyAlgo):
         cfg, passes, actor_cfg = self.algo_config, self._passes, self.algo_config.actor
         dtype = compute_dtype(self.device)
         with torch.autocast(self.device.type, enabled=False):
-            for p in (passes["actor"], passes["actor_target"], *passes["critic"], *passes["critic_target"]):
-                p.refresh()  # the weights changed since the last step (optimisers, targets, checkpoints)
+            # the weights changed since the last step (optimisers, target updates, checkpoints)
+            ReluMLPPass.refresh([passes["actor"], passes["actor_target"], *passes["critic"], *passes["critic_target"]],
+                                dtype)
             encoder = self.nets["actor"].encoder
             obs, next_obs = encoder(batch[K.OBS]), encoder(batch[K.NEXT_OBS])  # (B, D)
             next_actions = torch.tanh(passes["actor_target"].forward(next_obs, dtype, keep=False)[0])

@@ -6,12 +6,13 @@ its time in per-operation costs: autograd nodes, gradient accumulation, casts, o
 of matrix products, and its backward writes each weight's gradient straight into `param.grad` (the views of a
 `FlatParameters` buffer). The values are autograd's: a float32 SAC step by hand matched autograd's to 2e-6
 after ten steps. In bfloat16 hidden layers (`train.mixed_precision=bf16`) the weights are cast once per
-change (`refresh`) instead of once per use, and on the CPU bias and ReLU run inside oneDNN's product.
+change (`refresh`, one operation for many networks) instead of once per use, and on the CPU bias and ReLU
+run inside oneDNN's product.
 
     mlp_pass = ReluMLPPass.of(mlp)                 # None when `mlp` is not a plain ReLU MLP
     y, cache = mlp_pass.forward(x, torch.bfloat16)  # x (B, D) -> y (B, O) float32
     gx = mlp_pass.backward(cache, gy, param_grads=True, input_grad=True)  # adds dL/dW to .grad; dL/dx (B, D)
-    optimizer.step(); mlp_pass.refresh()           # after every change of the weights
+    optimizer.step(); ReluMLPPass.refresh([mlp_pass], torch.bfloat16)    # after every change of the weights
 """
 
 from dataclasses import dataclass
@@ -37,8 +38,8 @@ class ReluMLPPass:
     def __init__(self, hidden: list[nn.Linear], output: nn.Linear | None):
         self.hidden = hidden
         self.output = output
-        self._compute_weights: list[torch.Tensor] | None = None
-        self._compute_dtype: torch.dtype | None = None
+        self._copies: dict[torch.dtype, list[torch.Tensor]] = {}  # the hidden weights in a compute dtype
+        self._fused_linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None)  # absent without oneDNN
 
     @classmethod
     def of(cls, mlp: MLP, head: nn.Module | None = None) -> "ReluMLPPass | None":
@@ -59,15 +60,30 @@ class ReluMLPPass:
                 return None
         return cls(hidden, output) if hidden else None
 
-    def refresh(self) -> None:
-        """Forget the compute-dtype copies of the weights: call after the weights change."""
-        self._compute_weights = None
+    @staticmethod
+    def refresh(passes: list["ReluMLPPass"], dtype: torch.dtype) -> None:
+        """Copy the current hidden weights of `passes` into their `dtype` copies, in one operation; call after
+        the weights change (an optimiser step, a target update, a checkpoint). Float32 needs no copies."""
+        if dtype == torch.float32:
+            return
+        copies, weights = [], []
+        for p in passes:
+            if dtype in p._copies:
+                copies += p._copies[dtype]
+                weights += [layer.weight.detach() for layer in p.hidden]
+            else:
+                p._copies[dtype] = [layer.weight.detach().to(dtype) for layer in p.hidden]
+        if copies:
+            torch._foreach_copy_(copies, weights)
 
     def _weights(self, dtype: torch.dtype) -> list[torch.Tensor]:
-        if self._compute_weights is None or self._compute_dtype != dtype:
-            self._compute_weights = [layer.weight.detach().to(dtype) for layer in self.hidden]
-            self._compute_dtype = dtype
-        return self._compute_weights
+        """The hidden weights in `dtype`: the parameters themselves in float32, else the copies (made on first
+        use, then updated by `refresh`)."""
+        if dtype == torch.float32:
+            return [layer.weight.detach() for layer in self.hidden]
+        if dtype not in self._copies:
+            self._copies[dtype] = [layer.weight.detach().to(dtype) for layer in self.hidden]
+        return self._copies[dtype]
 
     def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float32,
                 keep: bool = True) -> tuple[torch.Tensor, PassCache | None]:
@@ -77,10 +93,10 @@ class ReluMLPPass:
         returns no cache (no backward will follow)."""
         h = x.to(dtype)
         inputs = [h]
-        fused = dtype != torch.float32 and h.device.type == "cpu"
+        fused = dtype != torch.float32 and h.device.type == "cpu" and self._fused_linear is not None
         for layer, weight in zip(self.hidden, self._weights(dtype)):
             if fused:  # bias + ReLU inside oneDNN's bfloat16 product, the bias kept in float32
-                h = torch.ops.mkldnn._linear_pointwise(h, weight, layer.bias.detach(), "relu", [], "")
+                h = self._fused_linear(h, weight, layer.bias.detach(), "relu", [], "")
             else:
                 h = torch.addmm(layer.bias.detach().to(dtype), h, weight.t()).relu_()
             inputs.append(h)
@@ -111,7 +127,7 @@ class ReluMLPPass:
                     layer.weight.grad.addmm_(g.t(), inputs[i])
                 else:
                     layer.weight.grad.add_(g.t().mm(inputs[i]))
-                layer.bias.grad.add_(g.sum(0, dtype=torch.float32))
+                layer.bias.grad.add_(g.sum(0))  # a bfloat16 sum accumulates in float32 too
             if i > 0 or input_grad:
                 g = g.mm(weights[i])
         return g.float() if input_grad else None

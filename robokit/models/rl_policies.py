@@ -57,6 +57,11 @@ class SquashedGaussianActor(nn.Module):
         log_prob = gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u)  # (B,)
         return torch.tanh(u), log_prob
 
+    def sample_actions(self, obs: Obs, goal: Obs | None = None) -> torch.Tensor:
+        """`sample`'s actions (B, A) without their log-probabilities (exploration: the same noise draws)."""
+        mean, log_std = self(obs, goal)
+        return torch.tanh(mean + torch.randn_like(mean) * log_std.exp())
+
     def mode(self, obs: Obs, goal: Obs | None = None) -> torch.Tensor:
         """The deterministic action tanh(mean): (B, A)."""
         return torch.tanh(self(obs, goal)[0])

@@ -100,7 +100,7 @@ def test_bfloat16_weights_are_cast_again_on_refresh():
     with torch.no_grad():
         mlp.net[0].weight.mul_(2.0)
     assert torch.equal(mlp_pass.forward(x, torch.bfloat16)[0], y)  # the cached bfloat16 weights
-    mlp_pass.refresh()
+    ReluMLPPass.refresh([mlp_pass], torch.bfloat16)
     assert not torch.allclose(mlp_pass.forward(x, torch.bfloat16)[0], y)
 
 

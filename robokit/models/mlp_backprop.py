@@ -107,8 +107,9 @@ class ReluMLPPass:
 
     def backward(self, cache: PassCache, grad_out: torch.Tensor, param_grads: bool = True,
                  input_grad: bool = False) -> torch.Tensor | None:
-        """grad_out dL/dy (B, O) -> adds dL/dW, dL/db to each parameter's `.grad` (when `param_grads`);
-        returns dL/dx (B, D) in float32 when `input_grad`, else None."""
+        """grad_out dL/dy (B, O) -> adds dL/dW, dL/db to each parameter's `.grad` (when `param_grads`: the
+        gradients must exist, e.g. zeroed views of a flat buffer); returns dL/dx (B, D) in float32 when
+        `input_grad`, else None. `grad_out` is left as it is."""
         inputs = cache.inputs
         dtype = inputs[0].dtype
         g = grad_out.float()
@@ -116,8 +117,9 @@ class ReluMLPPass:
             if param_grads:
                 self.output.weight.grad.addmm_(g.t(), cache.last_float)
                 self.output.bias.grad.add_(g.sum(0))
-            g = g.mm(self.output.weight.detach())
-        g = g.to(dtype)
+            g = g.mm(self.output.weight.detach()).to(dtype)
+        else:
+            g = g.to(dtype, copy=True)  # the ReLU gradient below works in place
         weights = self._weights(dtype)
         for i in reversed(range(len(self.hidden))):
             torch.ops.aten.threshold_backward.grad_input(g, inputs[i + 1], 0, grad_input=g)  # ReLU'

@@ -53,6 +53,13 @@ def test_trunk_with_a_separate_head_and_frozen_parameters():
     y_ref, gx_ref, _ = autograd_reference(both, x, grad_out)
 
     mlp_pass = ReluMLPPass.of(trunk, head)
+    assert ReluMLPPass.of(trunk).output is None
+    trunk_grad = torch.randn(32, 20)
+    trunk_out, trunk_cache = ReluMLPPass.of(trunk).forward(x)
+    zeroed_grads(both)
+    kept = trunk_grad.clone()
+    ReluMLPPass.of(trunk).backward(trunk_cache, trunk_grad)
+    assert torch.equal(trunk_grad, kept)  # the caller's gradient is not overwritten
     zeroed_grads(both)
     y, cache = mlp_pass.forward(x)
     gx = mlp_pass.backward(cache, grad_out, param_grads=False, input_grad=True)  # a critic in an actor update

@@ -1,10 +1,12 @@
-"""robokit's SAC against Stable-Baselines3's, gradient step by gradient step (float32).
+"""robokit's SAC against Stable-Baselines3's, gradient step by gradient step.
 
 Both start from SB3's initial weights and get the same replay batches and the same policy noise; after ten steps
 each parameter tensor must have moved the same way. Not bit for bit: SB3 adds 1e-6 inside the tanh
 log-determinant where robokit uses the exact formula, and sums run in another order, so gradient entries near zero
 can change sign, and Adam's first steps move each entry by about +-lr whatever its size. The updates agree to
-about 0.3%; dropping the entropy term from the TD target, for instance, moves them 2.8% apart.
+about 0.3%; dropping the entropy term from the TD target, for instance, moves them 2.8% apart. With robokit's
+hidden layers in bfloat16 the worst tensor differs by about 9%, on both of robokit's gradient paths (autograd and
+the hand-written backward passes of `train.manual_backward`).
 SB3 comes with the `dev` extra (and `bench`); the test is skipped without it.
 """
 
@@ -16,6 +18,7 @@ from torch import nn
 
 from robokit.algo import algo_factory
 from robokit.config import apply_overrides, config_factory
+from robokit.train.precision import gradient_step_precision
 from robokit.utils import batch_keys as K
 
 sb3 = pytest.importorskip("stable_baselines3")
@@ -66,10 +69,15 @@ def sb3_parameters(model) -> list[torch.Tensor]:
     return [t.detach().clone() for t in tensors] + [model.log_ent_coef.detach().clone()]
 
 
+TOLERANCE = {"off": 0.01, "bf16": 0.15}  # measured: 0.3% in float32; 9.1% (by hand) and 8.9% (autograd) in bf16
+
+
+@pytest.mark.parametrize("precision", ["off", "bf16"])
 @pytest.mark.parametrize("manual_backward", [True, False], ids=["by_hand", "autograd"])
-def test_sac_gradient_steps_match_stable_baselines3(manual_backward):
+def test_sac_gradient_steps_match_stable_baselines3(manual_backward, precision):
     """Ten SAC steps at SB3's defaults (HalfCheetah-v5's sizes, 256x256 networks, auto alpha, batch 64), with
-    robokit's hand-written backward passes and with autograd."""
+    robokit's hand-written backward passes and with autograd, in float32 and with bf16 hidden layers (SB3 in
+    float32 throughout)."""
     env = gymnasium.make("HalfCheetah-v5")
     obs_dim, ac_dim = env.observation_space.shape[0], env.action_space.shape[0]
     model = sb3.SAC("MlpPolicy", env, seed=0, device="cpu", batch_size=BATCH, learning_starts=0)
@@ -96,10 +104,11 @@ def test_sac_gradient_steps_match_stable_baselines3(manual_backward):
         torch.manual_seed(step)  # the same policy noise for both: each draws (B, A) for s, then for s'
         model.train(gradient_steps=1, batch_size=BATCH)
         torch.manual_seed(step)
-        algo.train_on_batch({K.OBS: {"flat": obs}, K.NEXT_OBS: {"flat": next_obs}, K.ACTIONS: actions,
-                             K.REWARDS: rewards, K.DONES: dones}, epoch=1)
+        with gradient_step_precision(precision, torch.device("cpu")):
+            algo.train_on_batch({K.OBS: {"flat": obs}, K.NEXT_OBS: {"flat": next_obs}, K.ACTIONS: actions,
+                                 K.REWARDS: rewards, K.DONES: dones}, epoch=1)
     for i, (s0, a, b) in enumerate(zip(start, robokit_parameters(algo), sb3_parameters(model), strict=True)):
         ours, theirs = a - s0, b - s0  # each library's total update of this tensor
         assert theirs.norm() > 0, f"tensor {i} {tuple(a.shape)} did not train"
         relative = float((ours - theirs).norm() / theirs.norm())
-        assert relative < 0.01, f"tensor {i} {tuple(a.shape)}: robokit's update differs from SB3's by {relative:.1%}"
+        assert relative < TOLERANCE[precision], f"tensor {i} {tuple(a.shape)}: robokit's update differs from SB3's by {relative:.1%}"

@@ -26,7 +26,7 @@ from robokit.algo.online_base import (Exploration, OffPolicyAlgo, action_gradien
 from robokit.algo.registry import register_algo_factory_func
 from robokit.algo.value_utils import TargetNetworksMixin
 from robokit.models.mlp_backprop import ReluMLPPass
-from robokit.models.rl_policies import SquashedGaussianActor, gaussian_log_prob, tanh_log_det_jacobian
+from robokit.models.rl_policies import SquashedGaussianActor, squashed_gaussian_sample
 from robokit.models.value_nets import ActionValueNetwork, CriticEnsemble
 from robokit.utils import batch_keys as K
 
@@ -144,11 +144,8 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
         out, cache = self._passes["actor"].forward(features, dtype, keep)  # (B, 2A): mean, raw log_std
         mean, raw_log_std = out.chunk(2, dim=-1)
         log_std = raw_log_std.clamp(actor.log_std_min, actor.log_std_max)
-        eps = torch.randn_like(mean)
-        std = log_std.exp()
-        u = mean + eps * std
-        log_prob = gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u)  # (B,)
-        return torch.tanh(u), log_prob, (cache, raw_log_std, eps, std)
+        actions, log_prob, eps = squashed_gaussian_sample(mean, log_std)
+        return actions, log_prob, (cache, raw_log_std, eps, log_std.exp())
 
     @torch.no_grad()
     def _train_on_batch_by_hand(self, batch: dict) -> dict:

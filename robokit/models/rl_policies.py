@@ -35,6 +35,13 @@ def tanh_log_det_jacobian(u: torch.Tensor) -> torch.Tensor:
     return (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
 
 
+def squashed_gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor):
+    """a = tanh(u), u = mean + eps * exp(log_std), eps ~ N(0, 1): actions (B, A), log pi(a) (B,) and eps (B, A)."""
+    eps = torch.randn_like(mean)
+    u = mean + eps * log_std.exp()  # (B, A) pre-tanh sample
+    return torch.tanh(u), gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u), eps
+
+
 class SquashedGaussianActor(nn.Module):
     """obs {k: (B, *shape)} -> (mean, log_std), each (B, A), of the Gaussian before the tanh."""
 
@@ -52,10 +59,8 @@ class SquashedGaussianActor(nn.Module):
 
     def sample(self, obs: Obs, goal: Obs | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Reparameterised actions (B, A) in (-1, 1) and their log-probabilities (B,)."""
-        mean, log_std = self(obs, goal)
-        u = mean + torch.randn_like(mean) * log_std.exp()  # (B, A) pre-tanh sample
-        log_prob = gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u)  # (B,)
-        return torch.tanh(u), log_prob
+        actions, log_prob, _ = squashed_gaussian_sample(*self(obs, goal))
+        return actions, log_prob
 
     def sample_actions(self, obs: Obs, goal: Obs | None = None) -> torch.Tensor:
         """`sample`'s actions (B, A) without their log-probabilities (exploration: the same noise draws)."""

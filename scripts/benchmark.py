@@ -36,7 +36,8 @@ evaluation: episodes/s of evaluation rollouts (rollout_with_stats) in FetchPush-
 precision: milliseconds per gradient step of SAC and TD3 (default configs, HalfCheetah-v5's 17-dim observations
     and 6-dim actions, one torch thread, pre-made random batches) in float32 against
     `train.mixed_precision=bf16`, rounds alternating: whether bfloat16 pays on this machine before you turn it on
-    (it was 1.7x faster for SAC on one VM, 1.05x on another of the same kind).
+    (with autograd it was 1.7x faster for SAC on one VM, 1.05x on another of the same kind; with the hand-written
+    backward passes of `train.manual_backward`, the default, 1.31x on the second).
 
     python scripts/benchmark.py --only precision [--precision-algos sac td3] [--precision-steps 300]
 """
@@ -396,7 +397,8 @@ PRECISION_ALGOS = ("sac", "td3")
 
 
 def bench_precision(names: list[str], steps: int, rounds: int) -> list[dict]:
-    """ms per train_on_batch of each online algorithm in float32 and under bf16 autocast, on one thread."""
+    """ms per train_on_batch of each online algorithm (default config) in float32 and with
+    `train.mixed_precision=bf16`, on one thread."""
     import torch
 
     from robokit.algo import algo_factory

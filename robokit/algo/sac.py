@@ -138,14 +138,17 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
         })
         return info
 
-    def _squashed_sample_by_hand(self, features: torch.Tensor, dtype: torch.dtype, keep: bool):
-        """`actor.sample` through the actor's pass: actions (B, A), log pi (B,) and what the backward needs."""
-        actor = self.nets["actor"]
-        out, cache = self._passes["actor"].forward(features, dtype, keep)  # (B, 2A): mean, raw log_std
+    def _samples_by_hand(self, obs: torch.Tensor, next_obs: torch.Tensor, dtype: torch.dtype):
+        """`actor.sample` of obs and of next_obs (B, D each) in one pass of the actor over both: actions (B, A)
+        and log pi (B,) of each, and what the backward of the obs half needs."""
+        actor, n = self.nets["actor"], obs.shape[0]
+        out, cache = self._passes["actor"].forward(torch.cat([obs, next_obs]), dtype)  # (2B, 2A): mean, raw log_std
         mean, raw_log_std = out.chunk(2, dim=-1)
         log_std = raw_log_std.clamp(actor.log_std_min, actor.log_std_max)
-        actions, log_prob, eps = squashed_gaussian_sample(mean, log_std)
-        return actions, log_prob, (cache, raw_log_std, eps, log_std.exp())
+        eps = torch.cat([torch.randn_like(mean[:n]), torch.randn_like(mean[n:])])  # autograd's two draws, in order
+        actions, log_prob, _ = squashed_gaussian_sample(mean, log_std, eps)
+        saved = (cache.first_rows(n), raw_log_std[:n], eps[:n], log_std[:n].exp())
+        return (actions[:n], log_prob[:n]), (actions[n:], log_prob[n:]), saved
 
     @torch.no_grad()
     def _train_on_batch_by_hand(self, batch: dict) -> dict:
@@ -157,7 +160,8 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
             ReluMLPPass.refresh([passes["actor"], *passes["critic"], *passes["critic_target"]], dtype)
             obs, next_obs = actor.encoder(batch[K.OBS]), actor.encoder(batch[K.NEXT_OBS])  # (B, D)
 
-            actions_pi, log_prob, actor_saved = self._squashed_sample_by_hand(obs, dtype, keep=True)
+            (actions_pi, log_prob), (next_actions, next_log_prob), actor_saved = \
+                self._samples_by_hand(obs, next_obs, dtype)
             alpha_module, info = self.nets["alpha"], {}
             alpha = alpha_module().detach()  # the value before this step, for the losses below
             if cfg.alpha.auto:  # loss -mean(log alpha * (log pi + target entropy)), linear in log alpha
@@ -170,7 +174,6 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
                 log_alpha.grad.copy_(-entropy_gap)
                 self.apply_gradients("alpha")
 
-            next_actions, next_log_prob, _ = self._squashed_sample_by_hand(next_obs, dtype, keep=False)
             next_x = torch.cat([next_obs, next_actions], dim=-1)
             next_q = torch.stack([p.forward(next_x, dtype, keep=False)[0].squeeze(-1)
                                   for p in passes["critic_target"]]).min(dim=0).values  # (B,)

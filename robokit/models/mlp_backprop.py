@@ -30,6 +30,10 @@ class PassCache:
     inputs: list  # [x, h_1, ..., h_L]: layer i's input (B, D_i); h_L feeds the output layer
     last_float: torch.Tensor  # h_L in float32 (the output layer's input)
 
+    def first_rows(self, n: int) -> "PassCache":
+        """The cache of the first n samples alone (views): a backward through part of a batched forward."""
+        return PassCache([t[:n] for t in self.inputs], self.last_float[:n])
+
 
 class ReluMLPPass:
     """Forward and backward of an MLP whose hidden layers are Linear + ReLU and whose output layer, if any,
@@ -122,7 +126,7 @@ class ReluMLPPass:
             g = g.to(dtype, copy=True)  # the ReLU gradient below works in place
         weights = self._weights(dtype)
         for i in reversed(range(len(self.hidden))):
-            torch.ops.aten.threshold_backward.grad_input(g, inputs[i + 1], 0, grad_input=g)  # ReLU'
+            relu_backward_(g, inputs[i + 1])
             layer = self.hidden[i]
             if param_grads:
                 if dtype == torch.float32:
@@ -133,3 +137,13 @@ class ReluMLPPass:
             if i > 0 or input_grad:
                 g = g.mm(weights[i])
         return g.float() if input_grad else None
+
+
+def relu_backward_(grad: torch.Tensor, out: torch.Tensor) -> None:
+    """grad *= (out > 0) in place, for out = relu(...) (B, H) of grad's dtype.
+
+    A bfloat16 ReLU output is >= 0, so out > 0 exactly where its bits, read as int16, are > 0; comparing the
+    bits is three times faster on a CPU than PyTorch's bfloat16 kernel, with the same result bit for bit."""
+    if grad.dtype == torch.bfloat16:
+        grad, out = grad.view(torch.int16), out.view(torch.int16)
+    torch.ops.aten.threshold_backward.grad_input(grad, out, 0, grad_input=grad)

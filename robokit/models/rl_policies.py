@@ -35,9 +35,10 @@ def tanh_log_det_jacobian(u: torch.Tensor) -> torch.Tensor:
     return (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
 
 
-def squashed_gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor):
-    """a = tanh(u), u = mean + eps * exp(log_std), eps ~ N(0, 1): actions (B, A), log pi(a) (B,) and eps (B, A)."""
-    eps = torch.randn_like(mean)
+def squashed_gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor | None = None):
+    """a = tanh(u), u = mean + eps * exp(log_std), eps ~ N(0, 1) (drawn unless given): actions (B, A),
+    log pi(a) (B,) and eps (B, A)."""
+    eps = torch.randn_like(mean) if eps is None else eps
     u = mean + eps * log_std.exp()  # (B, A) pre-tanh sample
     return torch.tanh(u), gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u), eps
 

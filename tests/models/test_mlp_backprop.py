@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from robokit.models.mlp import MLP, Float32Linear
-from robokit.models.mlp_backprop import ReluMLPPass
+from robokit.models.mlp_backprop import ReluMLPPass, relu_backward_
 
 
 def autograd_reference(module: nn.Module, x: torch.Tensor, grad_out: torch.Tensor):
@@ -109,6 +109,38 @@ def test_bfloat16_weights_are_cast_again_on_refresh():
     assert torch.equal(mlp_pass.forward(x, torch.bfloat16)[0], y)  # the cached bfloat16 weights
     ReluMLPPass.refresh([mlp_pass], torch.bfloat16)
     assert not torch.allclose(mlp_pass.forward(x, torch.bfloat16)[0], y)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_relu_backward_keeps_the_gradient_where_the_output_is_positive(dtype):
+    torch.manual_seed(4)
+    out = torch.relu(torch.randn(64, 48)).to(dtype)
+    out[0, :4] = torch.tensor([0.0, -0.0, 1e-30, 3e38])  # signed zeros, a tiny and a huge value
+    grad = torch.randn(64, 48).to(dtype)
+    expected = torch.where(out > 0, grad, torch.zeros_like(grad))
+    relu_backward_(grad, out)
+    assert grad.dtype == dtype and torch.equal(grad, expected)
+    assert 0 < int((grad == 0).sum()) < grad.numel()
+
+
+def test_backward_of_the_first_rows_of_a_batched_forward():
+    torch.manual_seed(5)
+    trunk, head = MLP(6, None, [32, 32]), Float32Linear(32, 4)
+    mlp_pass = ReluMLPPass.of(trunk, head)
+    x, more, grad_out = torch.randn(16, 6), torch.randn(24, 6), torch.randn(16, 4)
+    for dtype in (torch.float32, torch.bfloat16):
+        zeroed_grads(trunk), zeroed_grads(head)
+        y, cache = mlp_pass.forward(x, dtype)
+        gx = mlp_pass.backward(cache, grad_out, input_grad=True)
+        grads = [p.grad.clone() for p in [*trunk.parameters(), *head.parameters()]]
+
+        zeroed_grads(trunk), zeroed_grads(head)
+        y_both, cache_both = mlp_pass.forward(torch.cat([x, more]), dtype)
+        torch.testing.assert_close(y_both[:16], y)
+        gx_first = mlp_pass.backward(cache_both.first_rows(16), grad_out, input_grad=True)
+        torch.testing.assert_close(gx_first, gx)
+        for p, ref in zip([*trunk.parameters(), *head.parameters()], grads, strict=True):
+            torch.testing.assert_close(p.grad, ref)
 
 
 @pytest.mark.parametrize("kwargs", [dict(activation="tanh"), dict(dropout=0.1), dict(output_activation="tanh")])

@@ -13,6 +13,11 @@ less sensitive to other load on a shared machine). Runs alternate libraries case
     python scripts/benchmark_online.py --sb3-threads 0                    # SB3 with torch's default thread count
     python scripts/benchmark_online.py --cases sac_pendulum --robokit-set algo.utd_ratio=0.5  # robokit variations
     python scripts/benchmark_online.py --cases sac_pendulum --keep-models models/  # keep the trained policies
+    python scripts/benchmark_online.py --cases sac_halfcheetah --seeds 0 1 2 3  # several seeds, then their means
+
+With several seeds, each case ends with the mean over seeds of each library's mean return (+- the standard
+deviation across seeds), the difference of the two means with its standard error, and the speed ratio of the
+summed training times.
 
 Cases: sac_pendulum (20k steps), td3_pendulum (20k), ppo_pendulum (100k, 4 envs), sac_halfcheetah (--cheetah-steps).
 """
@@ -153,7 +158,7 @@ def launch(name: str, library: str, steps: int, seed: int, threads: int, keep: P
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{library} {name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
     result = json.loads(lines[-1][len("RESULT "):])
-    result["steps"] = steps
+    result["steps"], result["seed"] = steps, seed
     return result
 
 
@@ -161,9 +166,28 @@ def summary_line(name: str, library: str, r: dict) -> str:
     import numpy as np
 
     mean, std = float(np.mean(r["returns"])), float(np.std(r["returns"]))
-    return (f"{name:16s} {library:8s} steps {r['steps']:>7,}  return {mean:8.1f} +- {std:6.1f}  "
+    return (f"{name:16s} {library:8s} steps {r['steps']:>7,}  seed {r['seed']:<3d} return {mean:8.1f} +- {std:6.1f}  "
             f"{r['steps'] / r['wall_s']:7.1f} steps/s  {r['steps'] / r['cpu_s']:7.1f} steps/cpu-s  "
             f"({r['wall_s']:.0f} s)")
+
+
+def seed_summary(name: str, runs: dict) -> list[str]:
+    """Lines comparing the libraries over seeds: runs {library: [result per seed]}."""
+    import numpy as np
+
+    lines, means = [], {}
+    for library, results in runs.items():
+        per_seed = np.array([np.mean(r["returns"]) for r in results])  # (S,)
+        means[library] = per_seed
+        steps, wall = sum(r["steps"] for r in results), sum(r["wall_s"] for r in results)
+        lines.append(f"{name:16s} {library:8s} {len(results)} seeds  mean return {per_seed.mean():8.1f} +- "
+                     f"{per_seed.std(ddof=1) if len(results) > 1 else 0.0:6.1f} (across seeds)  "
+                     f"{steps / wall:7.1f} steps/s")
+    if {"robokit", "sb3"} <= set(runs):
+        rk, sb = means["robokit"], means["sb3"]
+        stderr = float(np.sqrt(rk.var(ddof=1) / len(rk) + sb.var(ddof=1) / len(sb))) if len(rk) > 1 else float("nan")
+        lines.append(f"{name:16s} robokit - SB3 mean return {rk.mean() - sb.mean():+.1f} (standard error {stderr:.1f})")
+    return lines
 
 
 def main() -> None:
@@ -171,7 +195,8 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every case's env steps (smoke runs)")
     parser.add_argument("--cheetah-steps", type=int, default=30_000, help="env steps of sac_halfcheetah")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", "--seed", nargs="+", type=int, default=[0],
+                        help="training seeds; each (case, library) runs once per seed")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of robokit (train.num_threads)")
     parser.add_argument("--sb3-threads", type=int, default=1, help="torch threads of SB3 (0: torch's default)")
     parser.add_argument("--libraries", nargs="+", default=["robokit", "sb3"], choices=["robokit", "sb3"])
@@ -198,16 +223,24 @@ def main() -> None:
     for name in args.cases:
         steps = CASES[name]["steps"] or args.cheetah_steps
         steps = max(int(steps * args.scale), 1)
-        for library in args.libraries:
-            threads = args.threads if library == "robokit" else args.sb3_threads
-            extra = args.robokit_set if library == "robokit" else []
-            result = launch(name, library, steps, args.seed, threads, args.keep_models, extra)
-            results[f"{name}/{library}"] = result
-            print(summary_line(name, library, result), flush=True)
-        if {"robokit", "sb3"} <= set(args.libraries):
-            rk, sb = results[f"{name}/robokit"], results[f"{name}/sb3"]
-            print(f"{name:16s} ratio    wall speed x{sb['wall_s'] / rk['wall_s']:.2f}, "
-                  f"cpu speed x{sb['cpu_s'] / rk['cpu_s']:.2f} (robokit / SB3)", flush=True)
+        runs = {library: [] for library in args.libraries}
+        for seed in args.seeds:
+            for library in args.libraries:
+                threads = args.threads if library == "robokit" else args.sb3_threads
+                extra = args.robokit_set if library == "robokit" else []
+                result = launch(name, library, steps, seed, threads, args.keep_models, extra)
+                results[f"{name}/{library}/seed{seed}"] = result
+                runs[library].append(result)
+                print(summary_line(name, library, result), flush=True)
+            if {"robokit", "sb3"} <= set(args.libraries):
+                rk, sb = runs["robokit"][-1], runs["sb3"][-1]
+                print(f"{name:16s} ratio    seed {seed:<3d} wall speed x{sb['wall_s'] / rk['wall_s']:.2f}, "
+                      f"cpu speed x{sb['cpu_s'] / rk['cpu_s']:.2f} (robokit / SB3)", flush=True)
+        if len(args.seeds) > 1:
+            print("\n".join(seed_summary(name, runs)), flush=True)
+            if {"robokit", "sb3"} <= set(args.libraries):
+                walls = {library: sum(r["wall_s"] for r in rs) for library, rs in runs.items()}
+                print(f"{name:16s} ratio    all seeds wall speed x{walls['sb3'] / walls['robokit']:.2f}", flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
 

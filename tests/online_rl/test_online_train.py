@@ -1,6 +1,7 @@
 """The online loop end to end: scripts/train.py --debug for each algorithm, checkpoints that deploy on raw
 observations in a plain gymnasium loop, config errors before any environment, experience for offline use."""
 
+import importlib.util
 import json
 import os
 import re
@@ -249,19 +250,42 @@ def test_tensorboard_has_the_online_curves(tmp_path):
 
 
 def test_benchmark_online_runs_robokit_and_keeps_the_trained_policy(tmp_path):
-    """The SB3 comparison script, robokit side only (SB3 is an extra): results JSON and a loadable checkpoint."""
+    """The SB3 comparison script, robokit side only (SB3 is an extra), over two seeds: results JSON, loadable
+    checkpoints and the mean over seeds."""
     out, keep = tmp_path / "results.json", tmp_path / "models"
-    result = run_script("benchmark_online.py", "--cases", "sac_pendulum", "--scale", "0.02", "--seed", "3",
+    result = run_script("benchmark_online.py", "--cases", "sac_pendulum", "--scale", "0.02", "--seeds", "3", "4",
                         "--libraries", "robokit", "--out", out, "--keep-models", keep, check=True)
-    assert "sac_pendulum     robokit  steps     400" in result.stdout
-    run = json.loads(out.read_text())["sac_pendulum/robokit"]
-    assert run["steps"] == 400 and len(run["returns"]) == 10
-    assert all(-2000 < r <= 0 for r in run["returns"])  # Pendulum: a negative return per 200-step episode
-    policy, ckpt = policy_from_checkpoint(keep / "sac_pendulum_robokit_seed3.pth")
-    assert ckpt["algo_name"] == "sac"
+    assert "sac_pendulum     robokit  steps     400  seed 3" in result.stdout
+    results = json.loads(out.read_text())
+    runs = [results[f"sac_pendulum/robokit/seed{seed}"] for seed in (3, 4)]
+    for run in runs:
+        assert run["steps"] == 400 and len(run["returns"]) == 10
+        assert all(-2000 < r <= 0 for r in run["returns"])  # Pendulum: a negative return per 200-step episode
+    assert runs[0]["returns"] != runs[1]["returns"]  # the seeds differ
+    per_seed = [sum(run["returns"]) / 10 for run in runs]
+    summary = re.search(r"robokit  2 seeds  mean return +([-\d.]+) \+- +([\d.]+)", result.stdout)
+    assert summary, result.stdout
+    assert abs(float(summary.group(1)) - sum(per_seed) / 2) < 0.1
+    assert abs(float(summary.group(2)) - abs(per_seed[0] - per_seed[1]) / 2 ** 0.5) < 0.1  # sample std of two
+    for seed in (3, 4):
+        policy, ckpt = policy_from_checkpoint(keep / f"sac_pendulum_robokit_seed{seed}.pth")
+        assert ckpt["algo_name"] == "sac"
     policy.start_episode()
     action = policy(gymnasium.make("Pendulum-v1").reset(seed=0)[0])
     assert action.shape == (1,) and abs(float(action[0])) <= 2.0
+
+
+def test_benchmark_online_compares_the_libraries_over_seeds():
+    """The seed summary: each library's mean over seeds, the difference of the means and its standard error."""
+    spec = importlib.util.spec_from_file_location("benchmark_online", REPO / "scripts" / "benchmark_online.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    run = lambda mean, wall: {"returns": [mean - 1.0, mean + 1.0], "steps": 1000, "wall_s": wall}
+    lines = script.seed_summary("case", {"robokit": [run(-150.0, 10.0), run(-170.0, 10.0)],
+                                         "sb3": [run(-160.0, 20.0), run(-200.0, 20.0)]})
+    assert "robokit  2 seeds  mean return   -160.0 +-   14.1" in lines[0] and "100.0 steps/s" in lines[0]
+    assert "sb3      2 seeds  mean return   -180.0 +-   28.3" in lines[1] and "50.0 steps/s" in lines[1]
+    assert lines[2].endswith("robokit - SB3 mean return +20.0 (standard error 22.4)")  # sqrt(200/2 + 800/2)
 
 
 def test_benchmark_precision_times_both_modes():

@@ -72,7 +72,8 @@ class OffPolicyAlgo(OnlineAlgo):
     def _critic_step_by_hand(self, passes: list, x: torch.Tensor, target: torch.Tensor, dtype: torch.dtype):
         """One critic update from inputs x (B, D + A) and TD targets (B,) through the critics' passes.
 
-        Returns q (K, B), the loss and the gradient norm (see `apply_gradients`); refreshes the passes."""
+        Returns q (K, B), the loss (None unless `log_diagnostics`: only logging reads it) and the gradient norm (see
+        `apply_gradients`); refreshes the passes."""
         cfg = self.algo_config.critic
         runs = [p.forward(x, dtype) for p in passes]
         q = torch.stack([out.squeeze(-1) for out, _ in runs])  # (K, B)
@@ -82,7 +83,8 @@ class OffPolicyAlgo(OnlineAlgo):
             p.backward(cache, g.unsqueeze(-1))
         grad_norm = self.apply_gradients("critic", cfg.max_gradient_norm)
         ReluMLPPass.refresh(passes, dtype)
-        return q, ensemble_td_loss(q, target, cfg.use_huber), grad_norm
+        loss = ensemble_td_loss(q, target, cfg.use_huber) if self.log_diagnostics else None
+        return q, loss, grad_norm
 
 
 def action_gradient(passes: list, runs: list, grad_q: torch.Tensor, num_actions: int) -> torch.Tensor:

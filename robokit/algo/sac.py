@@ -152,7 +152,8 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
 
     @torch.no_grad()
     def _train_on_batch_by_hand(self, batch: dict) -> dict:
-        """`train_on_batch` with the networks' gradients written out: the same steps, values and info."""
+        """`train_on_batch` with the networks' gradients written out: the same steps, values and info (its losses
+        and means only when `log_diagnostics` asks for them)."""
         cfg, passes, actor = self.algo_config, self._passes, self.nets["actor"]
         dtype = compute_dtype(self.device)
         with torch.autocast(self.device.type, enabled=False):
@@ -166,12 +167,12 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
             alpha = alpha_module().detach()  # the value before this step, for the losses below
             if cfg.alpha.auto:  # loss -mean(log alpha * (log pi + target entropy)), linear in log alpha
                 entropy_gap = (log_prob + self.target_entropy).mean()
-                info["Alpha_Loss"] = -alpha_module.log_alpha.detach() * entropy_gap
-                self.zero_grads("alpha")
+                if self.log_diagnostics:
+                    info["Alpha_Loss"] = -alpha_module.log_alpha.detach() * entropy_gap
                 log_alpha = alpha_module.log_alpha
                 if log_alpha.grad is None:
                     log_alpha.grad = torch.zeros_like(log_alpha)
-                log_alpha.grad.copy_(-entropy_gap)
+                torch.neg(entropy_gap, out=log_alpha.grad)  # the whole gradient: nothing to zero first
                 self.apply_gradients("alpha")
 
             next_x = torch.cat([next_obs, next_actions], dim=-1)
@@ -184,7 +185,6 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
             # actor loss mean(alpha * log pi - min_k Q_k(s, a)): the min's gradient goes to the smallest Q
             runs = [p.forward(torch.cat([obs, actions_pi], dim=-1), dtype) for p in passes["critic"]]
             q_pi, smallest = torch.stack([out.squeeze(-1) for out, _ in runs]).min(dim=0)  # (B,)
-            actor_loss = (alpha * log_prob - q_pi).mean()
             members = torch.arange(len(runs), device=q_pi.device).unsqueeze(-1)  # (K, 1)
             grad_q_pi = (members == smallest).to(q_pi.dtype) * (-1.0 / q_pi.shape[0])  # (K, B)
             grad_actions = action_gradient(passes["critic"], runs, grad_q_pi, self.ac_dim)  # (B, A)
@@ -200,6 +200,8 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
             if self._num_updates % cfg.target_update_interval == 0:
                 self.update_targets(cfg.target_tau)
 
-        info.update({"Critic_Loss": critic_loss, "Actor_Loss": actor_loss, "Q_Mean": q.mean(), "Alpha": alpha,
-                     "Entropy": -log_prob.mean()})
+        info["Alpha"] = alpha
+        if self.log_diagnostics:  # values only logging reads
+            info.update({"Critic_Loss": critic_loss, "Actor_Loss": (alpha * log_prob - q_pi).mean(),
+                         "Q_Mean": q.mean(), "Entropy": -log_prob.mean()})
         return info

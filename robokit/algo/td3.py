@@ -104,7 +104,8 @@ class TD3(TargetNetworksMixin, OffPolicyAlgo):
 
     @torch.no_grad()
     def _train_on_batch_by_hand(self, batch: dict) -> dict:
-        """`train_on_batch` with the networks' gradients written out: the same steps, values and info."""
+        """`train_on_batch` with the networks' gradients written out: the same steps, values and info (its losses
+        and means only when `log_diagnostics` asks for them)."""
         cfg, passes, actor_cfg = self.algo_config, self._passes, self.algo_config.actor
         dtype = compute_dtype(self.device)
         with torch.autocast(self.device.type, enabled=False):
@@ -122,18 +123,20 @@ class TD3(TargetNetworksMixin, OffPolicyAlgo):
             target = batch[K.REWARDS] + self.discount * (1.0 - batch[K.DONES]) * next_q
             q, critic_loss, grad_norm = self._critic_step_by_hand(
                 passes["critic"], torch.cat([obs, batch[K.ACTIONS]], dim=-1), target, dtype)
-            info = {"Critic_Loss": critic_loss, "Q_Mean": q.mean(), "Critic/Grad_Norms": grad_norm}
+            info = {"Critic/Grad_Norms": grad_norm}
+            if self.log_diagnostics:  # values only logging reads
+                info.update({"Critic_Loss": critic_loss, "Q_Mean": q.mean()})
             self._num_updates += 1
             if self._num_updates % actor_cfg.update_freq == 0:
                 head, cache = passes["actor"].forward(obs, dtype)
                 actions = torch.tanh(head)  # (B, A)
                 run = passes["critic"][0].forward(torch.cat([obs, actions], dim=-1), dtype)
-                actor_loss = -run[0].mean()  # -mean Q_1(s, mu(s))
                 grad_q = torch.full((1, actions.shape[0]), -1.0 / actions.shape[0], device=actions.device)
                 grad_actions = action_gradient(passes["critic"][:1], [run], grad_q, self.ac_dim)  # (B, A)
                 self.zero_grads("actor")
                 passes["actor"].backward(cache, grad_actions * (1.0 - actions.pow(2)))
                 info["Actor/Grad_Norms"] = self.apply_gradients("actor", actor_cfg.max_gradient_norm)
                 self.update_targets(cfg.target_tau)
-                info["Actor_Loss"] = actor_loss
+                if self.log_diagnostics:
+                    info["Actor_Loss"] = -run[0].mean()  # -mean Q_1(s, mu(s))
         return info

@@ -74,21 +74,23 @@ class ReluMLPPass:
         for p in passes:
             if dtype in p._copies:
                 copies += p._copies[dtype]
-                weights += [layer.weight.detach() for layer in p.hidden]
+                weights += [layer.weight for layer in p.hidden]
             else:
                 p._copies[dtype] = [layer.weight.detach().to(dtype) for layer in p.hidden]
         if copies:
-            torch._foreach_copy_(copies, weights)
+            with torch.no_grad():
+                torch._foreach_copy_(copies, weights)
 
     def _weights(self, dtype: torch.dtype) -> list[torch.Tensor]:
         """The hidden weights in `dtype`: the parameters themselves in float32, else the copies (made on first
         use, then updated by `refresh`)."""
         if dtype == torch.float32:
-            return [layer.weight.detach() for layer in self.hidden]
+            return [layer.weight for layer in self.hidden]
         if dtype not in self._copies:
             self._copies[dtype] = [layer.weight.detach().to(dtype) for layer in self.hidden]
         return self._copies[dtype]
 
+    @torch.no_grad()
     def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float32,
                 keep: bool = True) -> tuple[torch.Tensor, PassCache | None]:
         """x (B, D) -> float32 (B, O) outputs (the last hidden layer's (B, H) without an output layer).
@@ -100,15 +102,15 @@ class ReluMLPPass:
         fused = dtype != torch.float32 and h.device.type == "cpu" and self._fused_linear is not None
         for layer, weight in zip(self.hidden, self._weights(dtype)):
             if fused:  # bias + ReLU inside oneDNN's bfloat16 product, the bias kept in float32
-                h = self._fused_linear(h, weight, layer.bias.detach(), "relu", [], "")
+                h = self._fused_linear(h, weight, layer.bias, "relu", [], "")
             else:
-                h = torch.addmm(layer.bias.detach().to(dtype), h, weight.t()).relu_()
+                h = torch.addmm(layer.bias.to(dtype), h, weight.t()).relu_()
             inputs.append(h)
         last = h.float()
-        y = torch.addmm(self.output.bias.detach(), last, self.output.weight.detach().t()) \
-            if self.output is not None else last
+        y = torch.addmm(self.output.bias, last, self.output.weight.t()) if self.output is not None else last
         return y, (PassCache(inputs, last) if keep else None)
 
+    @torch.no_grad()
     def backward(self, cache: PassCache, grad_out: torch.Tensor, param_grads: bool = True,
                  input_grad: bool = False) -> torch.Tensor | None:
         """grad_out dL/dy (B, O) -> adds dL/dW, dL/db to each parameter's `.grad` (when `param_grads`: the
@@ -121,7 +123,7 @@ class ReluMLPPass:
             if param_grads:
                 self.output.weight.grad.addmm_(g.t(), cache.last_float)
                 self.output.bias.grad.add_(g.sum(0))
-            g = g.mm(self.output.weight.detach()).to(dtype)
+            g = g.mm(self.output.weight).to(dtype)
         else:
             g = g.to(dtype, copy=True)  # the ReLU gradient below works in place
         weights = self._weights(dtype)
@@ -142,8 +144,9 @@ class ReluMLPPass:
 def relu_backward_(grad: torch.Tensor, out: torch.Tensor) -> None:
     """grad *= (out > 0) in place, for out = relu(...) (B, H) of grad's dtype.
 
-    A bfloat16 ReLU output is >= 0, so out > 0 exactly where its bits, read as int16, are > 0; comparing the
-    bits is three times faster on a CPU than PyTorch's bfloat16 kernel, with the same result bit for bit."""
+    A bfloat16 ReLU output is >= 0 (or -0.0), so out > 0 exactly where its bits, read as int16, are > 0: comparing
+    the bits is three times faster on a CPU than PyTorch's bfloat16 kernel, with the same result bit for bit (NaN
+    outputs aside)."""
     if grad.dtype == torch.bfloat16:
         grad, out = grad.view(torch.int16), out.view(torch.int16)
     torch.ops.aten.threshold_backward.grad_input(grad, out, 0, grad_input=grad)

@@ -305,6 +305,30 @@ def test_td3_step_by_hand_is_autograds_step(overrides):
     assert_same_steps(by_hand, autograd, info_hand, info_auto)
 
 
+@pytest.mark.parametrize("name, logged_only", [
+    ("sac", {"Critic_Loss", "Actor_Loss", "Alpha_Loss", "Q_Mean", "Entropy", "Critic/Grad_Norms", "Actor/Grad_Norms"}),
+    ("td3", {"Critic_Loss", "Actor_Loss", "Q_Mean", "Critic/Grad_Norms", "Actor/Grad_Norms"}),
+])
+def test_step_by_hand_computes_logged_values_only_when_asked(name, logged_only):
+    """Off the logged steps the losses are not computed; the updates are the same either way."""
+    algos = [make_algo(name, "algo.actor.update_freq=1" if name == "td3" else "algo.alpha.auto=true")
+             for _ in range(2)]
+    algos[1].set_log_diagnostics(False)
+    infos = []
+    for algo in algos:
+        assert algo._passes is not None
+        for step in range(3):
+            torch.manual_seed(step)
+            info = algo.train_on_batch(replay_batch(seed=step), epoch=1)
+        infos.append({k: v for k, v in info.items() if v is not None})
+    assert logged_only <= infos[0].keys()
+    assert not logged_only & infos[1].keys()
+    if name == "sac":
+        assert float(infos[1]["Alpha"]) == float(infos[0]["Alpha"])
+    for key, value in algos[0].nets.state_dict().items():
+        assert torch.equal(algos[1].nets.state_dict()[key], value), key
+
+
 def test_networks_that_are_not_plain_relu_mlps_run_on_autograd():
     from robokit.algo.online_base import critic_passes
     from robokit.models.value_nets import ActionValueNetwork

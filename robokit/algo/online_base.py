@@ -12,6 +12,7 @@ deployment; `explore` is the behaviour policy used to collect experience.
 """
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -78,7 +79,6 @@ class OffPolicyAlgo(OnlineAlgo):
         runs = [p.forward(x, dtype) for p in passes]
         q = torch.stack([out.squeeze(-1) for out, _ in runs])  # (K, B)
         grad_q = ensemble_td_loss_grad(q, target, cfg.use_huber)  # (K, B)
-        self.zero_grads("critic")
         for p, (_, cache), g in zip(passes, runs, grad_q):
             p.backward(cache, g.unsqueeze(-1))
         grad_norm = self.apply_gradients("critic", cfg.max_gradient_norm)
@@ -92,16 +92,19 @@ def action_gradient(passes: list, runs: list, grad_q: torch.Tensor, num_actions:
     dL/dQ_k (K, B); the critics' own parameters get no gradient."""
     grads = [p.backward(cache, g.unsqueeze(-1), param_grads=False, input_grad=True)[:, -num_actions:]
              for p, (_, cache), g in zip(passes, runs, grad_q)]
-    return torch.stack(grads).sum(0)
+    return functools.reduce(torch.add, grads)
 
 
 def critic_passes(critics) -> list | None:
-    """`ReluMLPPass`es of an ensemble of `ActionValueNetwork`s on low-dim observations, else None."""
+    """`ReluMLPPass`es of an ensemble of `ActionValueNetwork`s on low-dim observations that cover all of its
+    parameters, else None."""
     if not all(type(c) is ActionValueNetwork and low_dim_only(c.encoder) and c.output.value_bounds is None
                for c in critics):
         return None
     passes = [ReluMLPPass.of(c.mlp) for c in critics]
-    return None if None in passes else passes
+    if None in passes or not all(ReluMLPPass.covers([p], c) for p, c in zip(passes, critics)):
+        return None
+    return passes
 
 
 def low_dim_only(encoder: ObsGoalEncoder) -> bool:

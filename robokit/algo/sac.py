@@ -76,7 +76,9 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
             return None
         passes = {"actor": ReluMLPPass.of(actor.trunk, actor.head), "critic": critic_passes(self.nets["critic"]),
                   "critic_target": critic_passes(self.nets["critic_target"])}
-        return None if None in passes.values() else passes
+        if None in passes.values() or not ReluMLPPass.covers([passes["actor"]], actor):
+            return None
+        return passes
 
     # ----- acting -----
     def explore(self, obs: dict) -> Exploration:
@@ -147,7 +149,8 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
         log_std = raw_log_std.clamp(actor.log_std_min, actor.log_std_max)
         eps = torch.cat([torch.randn_like(mean[:n]), torch.randn_like(mean[n:])])  # autograd's two draws, in order
         actions, log_prob, _ = squashed_gaussian_sample(mean, log_std, eps)
-        saved = (cache.first_rows(n), raw_log_std[:n], eps[:n], log_std[:n].exp())
+        in_range = raw_log_std[:n] == log_std[:n]  # where the clamp passes the gradient on (bounds included)
+        saved = (cache.first_rows(n), in_range, eps[:n], log_std[:n].exp())
         return (actions[:n], log_prob[:n]), (actions[n:], log_prob[n:]), saved
 
     @torch.no_grad()
@@ -176,24 +179,22 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
                 self.apply_gradients("alpha")
 
             next_x = torch.cat([next_obs, next_actions], dim=-1)
-            next_q = torch.stack([p.forward(next_x, dtype, keep=False)[0].squeeze(-1)
-                                  for p in passes["critic_target"]]).min(dim=0).values  # (B,)
+            next_q = torch.cat([p.forward(next_x, dtype, keep=False)[0] for p in passes["critic_target"]],
+                               dim=1).amin(dim=1)  # (B, K) -> (B,)
             target = batch[K.REWARDS] + self.discount * (1.0 - batch[K.DONES]) * (next_q - alpha * next_log_prob)
             q, critic_loss, info["Critic/Grad_Norms"] = self._critic_step_by_hand(
                 passes["critic"], torch.cat([obs, batch[K.ACTIONS]], dim=-1), target, dtype)
 
             # actor loss mean(alpha * log pi - min_k Q_k(s, a)): the min's gradient goes to the smallest Q
             runs = [p.forward(torch.cat([obs, actions_pi], dim=-1), dtype) for p in passes["critic"]]
-            q_pi, smallest = torch.stack([out.squeeze(-1) for out, _ in runs]).min(dim=0)  # (B,)
+            q_pi, smallest = torch.cat([out for out, _ in runs], dim=1).min(dim=1)  # (B, K) -> (B,)
             members = torch.arange(len(runs), device=q_pi.device).unsqueeze(-1)  # (K, 1)
-            grad_q_pi = (members == smallest).to(q_pi.dtype) * (-1.0 / q_pi.shape[0])  # (K, B)
+            grad_q_pi = torch.where(members == smallest, -1.0 / q_pi.shape[0], 0.0)  # (K, B)
             grad_actions = action_gradient(passes["critic"], runs, grad_q_pi, self.ac_dim)  # (B, A)
-            cache, raw_log_std, eps, std = actor_saved
+            cache, in_range, eps, std = actor_saved
             grad_log_prob = alpha / q_pi.shape[0]  # dL/d log pi of each sample
             grad_u = grad_actions * (1.0 - actions_pi.pow(2)) + grad_log_prob * 2.0 * actions_pi
-            in_range = (raw_log_std >= actor.log_std_min) & (raw_log_std <= actor.log_std_max)  # clamp's gradient
             grad_log_std = (grad_u * eps * std - grad_log_prob) * in_range
-            self.zero_grads("actor")
             passes["actor"].backward(cache, torch.cat([grad_u, grad_log_std], dim=-1))
             info["Actor/Grad_Norms"] = self.apply_gradients("actor", cfg.actor.max_gradient_norm)
             self._num_updates += 1

@@ -54,7 +54,9 @@ class TD3(TargetNetworksMixin, OffPolicyAlgo):
             return None
         passes = {name: ReluMLPPass.of(a.mlp, a.head.linear) for name, a in actors.items()}
         passes.update(critic=critic_passes(self.nets["critic"]), critic_target=critic_passes(self.nets["critic_target"]))
-        return None if None in passes.values() else passes
+        if None in passes.values() or not ReluMLPPass.covers([passes["actor"]], actors["actor"]):
+            return None
+        return passes
 
     # ----- acting -----
     def explore(self, obs: dict) -> Exploration:
@@ -133,7 +135,6 @@ class TD3(TargetNetworksMixin, OffPolicyAlgo):
                 run = passes["critic"][0].forward(torch.cat([obs, actions], dim=-1), dtype)
                 grad_q = torch.full((1, actions.shape[0]), -1.0 / actions.shape[0], device=actions.device)
                 grad_actions = action_gradient(passes["critic"][:1], [run], grad_q, self.ac_dim)  # (B, A)
-                self.zero_grads("actor")
                 passes["actor"].backward(cache, grad_actions * (1.0 - actions.pow(2)))
                 info["Actor/Grad_Norms"] = self.apply_gradients("actor", actor_cfg.max_gradient_norm)
                 self.update_targets(cfg.target_tau)

@@ -11,8 +11,11 @@ run inside oneDNN's product.
 
     mlp_pass = ReluMLPPass.of(mlp)                 # None when `mlp` is not a plain ReLU MLP
     y, cache = mlp_pass.forward(x, torch.bfloat16)  # x (B, D) -> y (B, O) float32
-    gx = mlp_pass.backward(cache, gy, param_grads=True, input_grad=True)  # adds dL/dW to .grad; dL/dx (B, D)
+    gx = mlp_pass.backward(cache, gy, param_grads=True, input_grad=True)  # writes dL/dW to .grad; dL/dx (B, D)
     optimizer.step(); ReluMLPPass.refresh([mlp_pass], torch.bfloat16)    # after every change of the weights
+
+The backward writes the gradients rather than adding to them, so an optimiser whose parameters the passes all
+cover (`covers`) needs no zeroing first.
 """
 
 from dataclasses import dataclass
@@ -64,6 +67,17 @@ class ReluMLPPass:
                 return None
         return cls(hidden, output) if hidden else None
 
+    def parameters(self) -> list[nn.Parameter]:
+        """Every parameter whose gradient `backward` writes."""
+        layers = self.hidden + ([self.output] if self.output is not None else [])
+        return [p for layer in layers for p in (layer.weight, layer.bias)]
+
+    @staticmethod
+    def covers(passes: list["ReluMLPPass"], module: nn.Module) -> bool:
+        """Whether the backward of `passes` writes the gradient of every trainable parameter of `module`."""
+        written = {id(p) for mlp_pass in passes for p in mlp_pass.parameters()}
+        return all(id(p) in written for p in module.parameters() if p.requires_grad)
+
     @staticmethod
     def refresh(passes: list["ReluMLPPass"], dtype: torch.dtype) -> None:
         """Copy the current hidden weights of `passes` into their `dtype` copies, in one operation; call after
@@ -113,16 +127,16 @@ class ReluMLPPass:
     @torch.no_grad()
     def backward(self, cache: PassCache, grad_out: torch.Tensor, param_grads: bool = True,
                  input_grad: bool = False) -> torch.Tensor | None:
-        """grad_out dL/dy (B, O) -> adds dL/dW, dL/db to each parameter's `.grad` (when `param_grads`: the
-        gradients must exist, e.g. zeroed views of a flat buffer); returns dL/dx (B, D) in float32 when
-        `input_grad`, else None. `grad_out` is left as it is."""
+        """grad_out dL/dy (B, O) -> writes dL/dW, dL/db into each parameter's `.grad` (when `param_grads`; the
+        gradients must exist, e.g. views of a flat buffer, and their old values are overwritten); returns dL/dx
+        (B, D) in float32 when `input_grad`, else None. `grad_out` is left as it is."""
         inputs = cache.inputs
         dtype = inputs[0].dtype
         g = grad_out.float()
         if self.output is not None:
             if param_grads:
-                self.output.weight.grad.addmm_(g.t(), cache.last_float)
-                self.output.bias.grad.add_(g.sum(0))
+                torch.mm(g.t(), cache.last_float, out=self.output.weight.grad)
+                torch.sum(g, 0, out=self.output.bias.grad)
             g = g.mm(self.output.weight).to(dtype)
         else:
             g = g.to(dtype, copy=True)  # the ReLU gradient below works in place
@@ -132,10 +146,10 @@ class ReluMLPPass:
             layer = self.hidden[i]
             if param_grads:
                 if dtype == torch.float32:
-                    layer.weight.grad.addmm_(g.t(), inputs[i])
+                    torch.mm(g.t(), inputs[i], out=layer.weight.grad)
                 else:
-                    layer.weight.grad.add_(g.t().mm(inputs[i]))
-                layer.bias.grad.add_(g.sum(0))  # a bfloat16 sum accumulates in float32 too
+                    layer.weight.grad.copy_(g.t().mm(inputs[i]))
+                torch.sum(g, 0, dtype=torch.float32, out=layer.bias.grad)
             if i > 0 or input_grad:
                 g = g.mm(weights[i])
         return g.float() if input_grad else None

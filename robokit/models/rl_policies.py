@@ -24,12 +24,6 @@ Obs = Mapping[str, torch.Tensor]
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-    """log N(x; mean, exp(log_std)^2) summed over the last dim: (..., A) -> (...)."""
-    z = (x - mean) * torch.exp(-log_std)
-    return -(0.5 * z.pow(2) + log_std + 0.5 * LOG_2PI).sum(-1)
-
-
 def tanh_log_det_jacobian(u: torch.Tensor) -> torch.Tensor:
     """sum log(1 - tanh(u)^2) over the last dim, stably: 2 * (log 2 - u - softplus(-2u)). (..., A) -> (...)."""
     return (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
@@ -40,7 +34,8 @@ def squashed_gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor, eps: tor
     log pi(a) (B,) and eps (B, A)."""
     eps = torch.randn_like(mean) if eps is None else eps
     u = mean + eps * log_std.exp()  # (B, A) pre-tanh sample
-    return torch.tanh(u), gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u), eps
+    gaussian = -(0.5 * eps.pow(2) + log_std).sum(-1) - 0.5 * LOG_2PI * mean.shape[-1]  # log N(u; mean, std)
+    return torch.tanh(u), gaussian - tanh_log_det_jacobian(u), eps
 
 
 class SquashedGaussianActor(nn.Module):
@@ -155,7 +150,8 @@ class GaussianActorCritic(nn.Module):
         return (self.log_std + 0.5 * (1.0 + LOG_2PI)).sum()
 
     def log_prob(self, actions: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-        """gaussian_log_prob with the state-independent log-std summed once, not per row: (B, A) -> (B,)."""
+        """log N(actions; mean, exp(log_std)^2) summed over actions, the state-independent log-std summed once, not
+        per row: (B, A) -> (B,)."""
         z = (actions - mean) * torch.exp(-self.log_std)
         return -0.5 * z.square().sum(-1) - (self.log_std.sum() + 0.5 * LOG_2PI * z.shape[-1])
 

@@ -13,7 +13,7 @@ from robokit.algo.ppo import (GaussianClippedSurrogate, clipped_surrogate_loss, 
                               surrogate_clip_bounds)
 from robokit.config import apply_overrides, config_factory
 from robokit.models.policy_nets import ObsGoalEncoder
-from robokit.models.rl_policies import GaussianActorCritic, gaussian_log_prob, tanh_log_det_jacobian
+from robokit.models.rl_policies import GaussianActorCritic, squashed_gaussian_sample
 from robokit.utils import batch_keys as K
 
 OBS_DIM, AC_DIM = 3, 2
@@ -148,6 +148,12 @@ def test_a2c_loss_is_the_policy_gradient():
     torch.testing.assert_close(log_ratio, torch.full((2,), 0.5))
 
 
+def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, exp(log_std)^2) summed over the last dim, written out: (..., A) -> (...)."""
+    z = (x - mean) * torch.exp(-log_std)
+    return -(0.5 * z.pow(2) + log_std + 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
 def test_fused_gaussian_surrogate_matches_the_composed_loss_and_its_gradients():
     g = torch.Generator().manual_seed(0)
     B, A = 16, 3
@@ -220,12 +226,24 @@ def test_ppo_deterministic_action_is_the_clipped_mean():
 
 
 # ----- SAC -----
-def test_squashed_gaussian_log_prob_matches_torch_distributions():
-    mean, log_std = torch.randn(5, AC_DIM), torch.randn(5, AC_DIM) * 0.5
-    u = mean + torch.randn(5, AC_DIM) * log_std.exp()
-    ours = gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u)
+def test_squashed_gaussian_sample_matches_torch_distributions():
+    """Actions, log-probabilities and their reparameterised gradients against torch.distributions'."""
+    mean = torch.randn(5, AC_DIM, dtype=torch.float64, requires_grad=True)
+    log_std = (torch.randn(5, AC_DIM, dtype=torch.float64) * 0.5).requires_grad_()
+    eps = torch.randn(5, AC_DIM, dtype=torch.float64)
+    actions, log_prob, eps_used = squashed_gaussian_sample(mean, log_std, eps)
+    u = mean + eps * log_std.exp()
     reference = Independent(TransformedDistribution(Normal(mean, log_std.exp()), [TanhTransform()]), 1)
-    torch.testing.assert_close(ours, reference.log_prob(torch.tanh(u)), rtol=1e-4, atol=1e-4)
+    expected = reference.log_prob(torch.tanh(u))
+    assert eps_used is eps
+    torch.testing.assert_close(actions, torch.tanh(u))
+    torch.testing.assert_close(log_prob, expected, rtol=1e-6, atol=1e-6)
+    weights = torch.randn(5, dtype=torch.float64)  # a loss that mixes rows
+    grads = torch.autograd.grad((log_prob * weights).sum() + actions.sum(), (mean, log_std))
+    expected_grads = torch.autograd.grad((expected * weights).sum() + torch.tanh(u).sum(), (mean, log_std))
+    for got, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want)
+    assert squashed_gaussian_sample(mean, log_std)[2].shape == (5, AC_DIM)  # drawn when not given
 
 
 @pytest.mark.parametrize("target_entropy, direction", [(5.0, 1), (-20.0, -1)])

@@ -164,7 +164,10 @@ class Algo:
             grad_norm = gradient_norm(grads)
         else:
             grad_norm = None
-        optimizer.step()
+        if isinstance(optimizer, FlatAdam):
+            optimizer.update()
+        else:
+            optimizer.step()
         return grad_norm
 
     def set_train(self) -> None:

@@ -49,8 +49,9 @@ def test_detached_parameters_are_reported():
         flat.check_attached()
 
 
+@pytest.mark.parametrize("method", ["step", "update"])
 @pytest.mark.parametrize("weight_decay, adamw", [(0.0, False), (0.1, False), (0.1, True)])
-def test_flat_adam_takes_the_same_steps_as_torch_adam(weight_decay, adamw):
+def test_flat_adam_takes_the_same_steps_as_torch_adam(weight_decay, adamw, method):
     net, reference = small_net(), small_net()
     flat = FlatParameters(net)
     optimizer = FlatAdam(flat.param, lr=1e-2, weight_decay=weight_decay, decoupled_weight_decay=adamw)
@@ -60,7 +61,7 @@ def test_flat_adam_takes_the_same_steps_as_torch_adam(weight_decay, adamw):
         flat.zero_grad()
         loss_of(net, step).backward()
         clip_grad_norm_([flat.grad], 0.5)
-        optimizer.step()
+        getattr(optimizer, method)()
         torch_optimizer.zero_grad()
         loss_of(reference, step).backward()
         torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
@@ -71,6 +72,30 @@ def test_flat_adam_takes_the_same_steps_as_torch_adam(weight_decay, adamw):
     resumed = torch_cls([copy.deepcopy(flat.param)], lr=1e-2, weight_decay=weight_decay, fused=True)
     resumed.load_state_dict(optimizer.state_dict())
     assert resumed.state_dict()["state"][0]["step"].item() == 5
+
+
+def test_flat_adam_update_keeps_schedulers_and_hooks_working():
+    import warnings
+
+    net = small_net()
+    flat = FlatParameters(net)
+    optimizer = FlatAdam(flat.param, lr=1e-2)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5 ** epoch)
+    calls = []
+    for step in range(3):
+        flat.zero_grad()
+        loss_of(net, step).backward()
+        before = flat.param.detach().clone()
+        optimizer.update()
+        assert not torch.equal(flat.param, before)  # the update happened
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "lr_scheduler.step() before optimizer.step()" warning
+            scheduler.step()
+        if step == 1:
+            optimizer.register_step_post_hook(lambda opt, args, kwargs: calls.append(step))
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5 ** 3)
+    assert optimizer.state[flat.param]["step"].item() == 3
+    assert calls == [2]  # with a hook registered, update goes through step() and the hook runs
 
 
 def test_clip_grad_norm_matches_torch():

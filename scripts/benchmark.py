@@ -37,7 +37,7 @@ precision: milliseconds per gradient step of SAC and TD3 (default configs, HalfC
     and 6-dim actions, one torch thread, pre-made random batches) in float32 against
     `train.mixed_precision=bf16`, rounds alternating: whether bfloat16 pays on this machine before you turn it on
     (with autograd it was 1.7x faster for SAC on one VM, 1.05x on another of the same kind; with the hand-written
-    backward passes of `train.manual_backward`, the default, 1.31x on the second).
+    backward passes of `train.manual_backward`, the default, 1.40x on the second).
 
     python scripts/benchmark.py --only precision [--precision-algos sac td3] [--precision-steps 300]
 """

@@ -10,7 +10,7 @@ Fixed-alpha SAC is the same class with `algo.alpha.auto=false`.
 
 With plain ReLU MLPs on low-dim observations and `train.manual_backward` on (the default), the step runs the
 networks through hand-written backward passes (`robokit.models.mlp_backprop`) instead of autograd: the same
-gradients, 14-25% less time per step on a CPU. The derivatives of the squashed Gaussian, with eps the noise
+gradients, 15-37% less time per step on a CPU. The derivatives of the squashed Gaussian, with eps the noise
 of the reparameterised sample u = mean + eps * std, a = tanh(u), log pi = sum(-eps^2/2 - log_std - log(2 pi)/2)
 - sum log(1 - a^2):
     d log pi / d mean = 2a,    d log pi / d log_std = 2a * eps * std - 1,    d a / d u = 1 - a^2.

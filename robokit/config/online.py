@@ -51,7 +51,7 @@ class OnlineTrainConfig(Section):
     flush_denormals: bool = param(True, FLUSH_DENORMALS_HELP)
     manual_backward: bool = param(
         True, "SAC and TD3 with plain ReLU MLPs on low-dim observations: compute the networks' gradients with "
-        "hand-written backward passes instead of autograd (the same gradients; 14-25% less time per gradient "
+        "hand-written backward passes instead of autograd (the same gradients; 15-37% less time per gradient "
         "step on a CPU); false: autograd (robokit addition)"
     )
 

@@ -14,6 +14,8 @@ gradients, 15-37% less time per step on a CPU. The derivatives of the squashed G
 of the reparameterised sample u = mean + eps * std, a = tanh(u), log pi = sum(-eps^2/2 - log_std - log(2 pi)/2)
 - sum log(1 - a^2):
     d log pi / d mean = 2a,    d log pi / d log_std = 2a * eps * std - 1,    d a / d u = 1 - a^2.
+With `algo.actor.log_prob_epsilon` > 0 (Stable-Baselines3's log(1 - a^2 + epsilon)) the 2a becomes
+2a (1 - a^2) / (1 - a^2 + epsilon).
 """
 
 import math
@@ -29,6 +31,14 @@ from robokit.models.mlp_backprop import ReluMLPPass
 from robokit.models.rl_policies import SquashedGaussianActor, squashed_gaussian_sample
 from robokit.models.value_nets import ActionValueNetwork, CriticEnsemble
 from robokit.utils import batch_keys as K
+
+
+def log_prob_slope(actions: torch.Tensor, squash_slope: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """d log pi / d u of the squashed Gaussian through its tanh correction: 2a, or 2a (1 - a^2) / (1 - a^2 +
+    epsilon) for Stable-Baselines3's form; actions a and squash_slope 1 - a^2 (B, A)."""
+    if epsilon > 0:
+        return 2.0 * actions * squash_slope / (squash_slope + epsilon)
+    return 2.0 * actions
 
 
 @register_algo_factory_func("sac")
@@ -56,7 +66,8 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
     def _create_networks(self) -> None:
         cfg = self.algo_config
         self.nets["actor"] = SquashedGaussianActor(
-            self._make_encoder(), self.ac_dim, cfg.actor.layer_dims, cfg.actor.log_std_min, cfg.actor.log_std_max
+            self._make_encoder(), self.ac_dim, cfg.actor.layer_dims, cfg.actor.log_std_min, cfg.actor.log_std_max,
+            cfg.actor.log_prob_epsilon,
         )
         self.nets["critic"] = CriticEnsemble(
             ActionValueNetwork(self._make_encoder(), self.ac_dim, cfg.critic.layer_dims)
@@ -148,7 +159,7 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
         mean, raw_log_std = out.chunk(2, dim=-1)
         log_std = raw_log_std.clamp(actor.log_std_min, actor.log_std_max)
         eps = torch.cat([torch.randn_like(mean[:n]), torch.randn_like(mean[n:])])  # autograd's two draws, in order
-        actions, log_prob, _ = squashed_gaussian_sample(mean, log_std, eps)
+        actions, log_prob, _ = squashed_gaussian_sample(mean, log_std, eps, actor.log_prob_epsilon)
         in_range = raw_log_std[:n] == log_std[:n]  # where the clamp passes the gradient on (bounds included)
         saved = (cache.first_rows(n), in_range, eps[:n], log_std[:n].exp())
         return (actions[:n], log_prob[:n]), (actions[n:], log_prob[n:]), saved
@@ -193,7 +204,9 @@ class SAC(TargetNetworksMixin, OffPolicyAlgo):
             grad_actions = action_gradient(passes["critic"], runs, grad_q_pi, self.ac_dim)  # (B, A)
             cache, in_range, eps, std = actor_saved
             grad_log_prob = alpha / q_pi.shape[0]  # dL/d log pi of each sample
-            grad_u = grad_actions * (1.0 - actions_pi.pow(2)) + grad_log_prob * 2.0 * actions_pi
+            squash_slope = 1.0 - actions_pi.pow(2)  # d a / d u
+            grad_u = grad_actions * squash_slope + grad_log_prob * log_prob_slope(actions_pi, squash_slope,
+                                                                                  actor.log_prob_epsilon)
             grad_log_std = (grad_u * eps * std - grad_log_prob) * in_range
             passes["actor"].backward(cache, torch.cat([grad_u, grad_log_std], dim=-1))
             info["Actor/Grad_Norms"] = self.apply_gradients("actor", cfg.actor.max_gradient_norm)

@@ -32,6 +32,10 @@ class SACActorConfig(Section):
     layer_dims: list[int] = param([256, 256], "actor MLP hidden sizes")
     log_std_min: float = param(-20.0, "lower clamp of the log standard deviation")
     log_std_max: float = param(2.0, "upper clamp of the log standard deviation")
+    log_prob_epsilon: float = param(
+        0.0, "0: the exact tanh correction of log pi, sum log(1 - tanh(u)^2); > 0: log(1 - tanh(u)^2 + epsilon) as "
+        "Stable-Baselines3 computes it (1e-6), whose correction stops growing once an action saturates "
+        "(robokit addition)", minimum=0.0)
     max_gradient_norm: float | None = param(None, "clip the actor gradient norm (null: train.max_grad_norm)",
                                             minimum=0.0)
 

@@ -24,30 +24,36 @@ Obs = Mapping[str, torch.Tensor]
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def tanh_log_det_jacobian(u: torch.Tensor) -> torch.Tensor:
-    """sum log(1 - tanh(u)^2) over the last dim, stably: 2 * (log 2 - u - softplus(-2u)). (..., A) -> (...)."""
+def tanh_log_det_jacobian(u: torch.Tensor, epsilon: float = 0.0) -> torch.Tensor:
+    """sum log(1 - tanh(u)^2) over the last dim: (..., A) -> (...). Exactly and stably, 2 (log 2 - u -
+    softplus(-2u)), when epsilon is 0; else log(1 - tanh(u)^2 + epsilon), Stable-Baselines3's form, which stops
+    growing (and stops penalising) once tanh(u) saturates."""
+    if epsilon > 0:
+        return torch.log(1.0 - torch.tanh(u).pow(2) + epsilon).sum(-1)
     return (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
 
 
-def squashed_gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor | None = None):
+def squashed_gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor | None = None,
+                             log_prob_epsilon: float = 0.0):
     """a = tanh(u), u = mean + eps * exp(log_std), eps ~ N(0, 1) (drawn unless given): actions (B, A),
-    log pi(a) (B,) and eps (B, A)."""
+    log pi(a) (B,) and eps (B, A); `log_prob_epsilon` as in `tanh_log_det_jacobian`."""
     eps = torch.randn_like(mean) if eps is None else eps
     u = mean + eps * log_std.exp()  # (B, A) pre-tanh sample
     gaussian = -(0.5 * eps.pow(2) + log_std).sum(-1) - 0.5 * LOG_2PI * mean.shape[-1]  # log N(u; mean, std)
-    return torch.tanh(u), gaussian - tanh_log_det_jacobian(u), eps
+    return torch.tanh(u), gaussian - tanh_log_det_jacobian(u, log_prob_epsilon), eps
 
 
 class SquashedGaussianActor(nn.Module):
     """obs {k: (B, *shape)} -> (mean, log_std), each (B, A), of the Gaussian before the tanh."""
 
     def __init__(self, encoder: ObsGoalEncoder, ac_dim: int, layer_dims: Sequence[int],
-                 log_std_min: float = -20.0, log_std_max: float = 2.0):
+                 log_std_min: float = -20.0, log_std_max: float = 2.0, log_prob_epsilon: float = 0.0):
         super().__init__()
         self.encoder = encoder
         self.trunk = MLP(encoder.output_dim, None, layer_dims)  # (B, H), ends with an activation
         self.head = Float32Linear(self.trunk.output_dim, 2 * ac_dim)  # mean and log_std
         self.log_std_min, self.log_std_max = float(log_std_min), float(log_std_max)
+        self.log_prob_epsilon = float(log_prob_epsilon)  # see tanh_log_det_jacobian
 
     def forward(self, obs: Obs, goal: Obs | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.head(self.trunk(self.encoder(obs, goal))).chunk(2, dim=-1)  # (B, A) each
@@ -55,7 +61,7 @@ class SquashedGaussianActor(nn.Module):
 
     def sample(self, obs: Obs, goal: Obs | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Reparameterised actions (B, A) in (-1, 1) and their log-probabilities (B,)."""
-        actions, log_prob, _ = squashed_gaussian_sample(*self(obs, goal))
+        actions, log_prob, _ = squashed_gaussian_sample(*self(obs, goal), log_prob_epsilon=self.log_prob_epsilon)
         return actions, log_prob
 
     def sample_actions(self, obs: Obs, goal: Obs | None = None) -> torch.Tensor:

@@ -13,7 +13,7 @@ from robokit.algo.ppo import (GaussianClippedSurrogate, clipped_surrogate_loss, 
                               surrogate_clip_bounds)
 from robokit.config import apply_overrides, config_factory
 from robokit.models.policy_nets import ObsGoalEncoder
-from robokit.models.rl_policies import GaussianActorCritic, squashed_gaussian_sample
+from robokit.models.rl_policies import GaussianActorCritic, squashed_gaussian_sample, tanh_log_det_jacobian
 from robokit.utils import batch_keys as K
 
 OBS_DIM, AC_DIM = 3, 2
@@ -246,6 +246,19 @@ def test_squashed_gaussian_sample_matches_torch_distributions():
     assert squashed_gaussian_sample(mean, log_std)[2].shape == (5, AC_DIM)  # drawn when not given
 
 
+def test_tanh_correction_in_stable_baselines3s_form():
+    u = torch.tensor([[0.3, -2.0, 12.0]])
+    a = torch.tanh(u)
+    exact, capped = tanh_log_det_jacobian(u), tanh_log_det_jacobian(u, 1e-6)
+    assert float(capped) == pytest.approx(float(torch.log(1 - a.pow(2) + 1e-6).sum()))
+    unsaturated = float(torch.log(1 - torch.tanh(u[:, :2]).pow(2)).sum())
+    assert float(exact) == pytest.approx(unsaturated + 2 * math.log(2) - 24, abs=1e-3)  # log sech^2(12)
+    assert float(capped) > float(exact) + 8  # the saturated action: log(1e-6) = -13.8 against about -22.6
+    actor_default = make_algo("sac").nets["actor"]
+    actor_sb3 = make_algo("sac", "algo.actor.log_prob_epsilon=1e-6").nets["actor"]
+    assert actor_default.log_prob_epsilon == 0.0 and actor_sb3.log_prob_epsilon == 1e-6
+
+
 @pytest.mark.parametrize("target_entropy, direction", [(5.0, 1), (-20.0, -1)])
 def test_sac_alpha_moves_toward_the_target_entropy(target_entropy, direction):
     algo = make_algo("sac", f"algo.alpha.target_entropy={target_entropy}",
@@ -296,6 +309,7 @@ def assert_same_steps(by_hand, autograd, info_hand: dict, info_auto: dict) -> No
     ["algo.critic.use_huber=true", "algo.alpha.auto=false", "algo.alpha.init=0.3"],
     ["algo.critic.ensemble.n=3", "algo.critic.max_gradient_norm=0.5", "algo.actor.layer_dims=[32, 16, 8]",
      "algo.actor.log_std_max=-1.0", "algo.target_update_interval=2"],
+    ["algo.actor.log_prob_epsilon=0.01"],  # Stable-Baselines3's form of the tanh correction
 ])
 def test_sac_step_by_hand_is_autograds_step(overrides):
     (by_hand, autograd), (info_hand, info_auto) = steps_both_ways("sac", overrides)

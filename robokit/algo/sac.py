@@ -11,11 +11,11 @@ Fixed-alpha SAC is the same class with `algo.alpha.auto=false`.
 With plain ReLU MLPs on low-dim observations and `train.manual_backward` on (the default), the step runs the
 networks through hand-written backward passes (`robokit.models.mlp_backprop`) instead of autograd: the same
 gradients, 15-37% less time per step on a CPU. The derivatives of the squashed Gaussian, with eps the noise
-of the reparameterised sample u = mean + eps * std, a = tanh(u), log pi = sum(-eps^2/2 - log_std - log(2 pi)/2)
-- sum log(1 - a^2):
-    d log pi / d mean = 2a,    d log pi / d log_std = 2a * eps * std - 1,    d a / d u = 1 - a^2.
-With `algo.actor.log_prob_epsilon` > 0 (Stable-Baselines3's log(1 - a^2 + epsilon)) the 2a becomes
-2a (1 - a^2) / (1 - a^2 + epsilon).
+of the reparameterised sample u = mean + eps * std, a = tanh(u), and epsilon = `algo.actor.log_prob_epsilon`
+(1e-6, as in the SAC authors' code and Stable-Baselines3; 0 is the exact correction),
+log pi = sum(-eps^2/2 - log_std - log(2 pi)/2) - sum log(1 - a^2 + epsilon):
+    d log pi / d mean = 2a s,    d log pi / d log_std = 2a s * eps * std - 1,    d a / d u = 1 - a^2,
+with s = (1 - a^2) / (1 - a^2 + epsilon) (s = 1 for the exact correction).
 """
 
 import math

@@ -255,8 +255,8 @@ def test_tanh_correction_in_stable_baselines3s_form():
     assert float(exact) == pytest.approx(unsaturated + 2 * math.log(2) - 24, abs=1e-3)  # log sech^2(12)
     assert float(capped) > float(exact) + 8  # the saturated action: log(1e-6) = -13.8 against about -22.6
     actor_default = make_algo("sac").nets["actor"]
-    actor_sb3 = make_algo("sac", "algo.actor.log_prob_epsilon=1e-6").nets["actor"]
-    assert actor_default.log_prob_epsilon == 0.0 and actor_sb3.log_prob_epsilon == 1e-6
+    actor_exact = make_algo("sac", "algo.actor.log_prob_epsilon=0").nets["actor"]
+    assert actor_default.log_prob_epsilon == 1e-6 and actor_exact.log_prob_epsilon == 0.0
 
 
 @pytest.mark.parametrize("target_entropy, direction", [(5.0, 1), (-20.0, -1)])
@@ -297,11 +297,21 @@ def steps_both_ways(name: str, overrides: list[str], steps: int = 6, precision: 
 
 
 def assert_same_steps(by_hand, autograd, info_hand: dict, info_auto: dict) -> None:
-    """Every logged value and every parameter (float32) of the two paths within 1e-4."""
+    """Every logged value and both Adam moments (which accumulate every step's gradients) of the two paths within
+    1e-4; parameters within one learning rate: Adam moves an element whose gradient was a rounding error away
+    from zero by up to a learning rate in either direction, so bits of rounding there become 1e-4 changes."""
     for key, value in info_auto.items():
         torch.testing.assert_close(torch.as_tensor(info_hand[key]), torch.as_tensor(value), rtol=1e-4, atol=1e-5)
-    for key, value in autograd.nets.state_dict().items():
-        torch.testing.assert_close(by_hand.nets.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+    for name, optimizer in autograd.optimizers.items():
+        [param_auto], [param_hand] = (algo.optimizers[name].param_groups[0]["params"] for algo in (autograd, by_hand))
+        state_auto, state_hand = optimizer.state[param_auto], by_hand.optimizers[name].state[param_hand]
+        assert state_auto.keys() == state_hand.keys()
+        for moment in ("exp_avg", "exp_avg_sq") if state_auto else ():  # none for a fixed alpha
+            want = state_auto[moment]
+            torch.testing.assert_close(state_hand[moment], want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+    largest_learning_rate = max(opt.param_groups[0]["lr"] for opt in autograd.optimizers.values())
+    for key, value in autograd.nets.state_dict().items():  # targets follow their networks
+        torch.testing.assert_close(by_hand.nets.state_dict()[key], value, rtol=1e-4, atol=largest_learning_rate)
 
 
 @pytest.mark.parametrize("overrides", [
@@ -309,7 +319,8 @@ def assert_same_steps(by_hand, autograd, info_hand: dict, info_auto: dict) -> No
     ["algo.critic.use_huber=true", "algo.alpha.auto=false", "algo.alpha.init=0.3"],
     ["algo.critic.ensemble.n=3", "algo.critic.max_gradient_norm=0.5", "algo.actor.layer_dims=[32, 16, 8]",
      "algo.actor.log_std_max=-1.0", "algo.target_update_interval=2"],
-    ["algo.actor.log_prob_epsilon=0.01"],  # Stable-Baselines3's form of the tanh correction
+    ["algo.actor.log_prob_epsilon=0"],  # the exact tanh correction
+    ["algo.actor.log_prob_epsilon=0.01"],  # a large epsilon, where its slope differs visibly
 ])
 def test_sac_step_by_hand_is_autograds_step(overrides):
     (by_hand, autograd), (info_hand, info_auto) = steps_both_ways("sac", overrides)

@@ -34,8 +34,9 @@ class SACActorConfig(Section):
     log_std_max: float = param(2.0, "upper clamp of the log standard deviation")
     log_prob_epsilon: float = param(
         1e-6, "the tanh correction of log pi: sum log(1 - tanh(u)^2 + epsilon), as the SAC authors' code and "
-        "Stable-Baselines3 compute it (1e-6), which stops growing once an action saturates; 0: the exact "
-        "correction, which keeps rewarding saturated actions with entropy (robokit addition)", minimum=0.0)
+        "Stable-Baselines3 compute it (1e-6), which caps the entropy cost of a saturated action at -log(epsilon) "
+        "per dimension; 0: the exact correction, whose cost keeps growing as tanh(u) saturates (robokit "
+        "addition)", minimum=0.0)
     max_gradient_norm: float | None = param(None, "clip the actor gradient norm (null: train.max_grad_norm)",
                                             minimum=0.0)
 

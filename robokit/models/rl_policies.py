@@ -26,8 +26,8 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 def tanh_log_det_jacobian(u: torch.Tensor, epsilon: float = 0.0) -> torch.Tensor:
     """sum log(1 - tanh(u)^2) over the last dim: (..., A) -> (...). Exactly and stably, 2 (log 2 - u -
-    softplus(-2u)), when epsilon is 0; else log(1 - tanh(u)^2 + epsilon), Stable-Baselines3's form, which stops
-    growing (and stops penalising) once tanh(u) saturates."""
+    softplus(-2u)), when epsilon is 0; else log(1 - tanh(u)^2 + epsilon), the SAC authors' and Stable-Baselines3's
+    form, which stops falling at log(epsilon) per dimension once tanh(u) saturates."""
     if epsilon > 0:
         return torch.log(1.0 - torch.tanh(u).pow(2) + epsilon).sum(-1)
     return (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)

@@ -2,7 +2,8 @@
 
 Every mistake a user can make with their own input (a config, a dataset, a path) raises a subclass of
 `UserError`. Scripts catch it, print its one-line message and exit with code 2 (see `robokit.cli`).
-Anything else is a bug in robokit and keeps its traceback.
+`TrainingDivergedError` (a non-finite loss, gradient or weight) is not the user's input but is reported
+the same way, with its own exit code, 3. Anything else is a bug in robokit and keeps its traceback.
 """
 
 
@@ -20,3 +21,21 @@ class DatasetError(UserError):
 
 class CheckpointError(UserError):
     """A missing or unreadable checkpoint."""
+
+
+class OutputWriteError(UserError):
+    """A file of a run (checkpoint, log, video, dataset) could not be written: a full disk, a read-only folder."""
+
+
+class TrainingDivergedError(Exception):
+    """Training produced a non-finite loss, gradient or weight; the message names where and the likely cause.
+
+    Raised by the gradient path (`Algo.apply_gradients`) and the training loops, which add the epoch and step.
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, where: str | None = None):
+        super().__init__(message)
+        #: where in the run it happened, e.g. "epoch 2, step 7 of 50" (set by the loop that catches it)
+        self.where = where

@@ -12,7 +12,9 @@ import torch
 from torch import nn
 
 from robokit.algo.flat_parameters import FlatAdam, FlatParameters
+from robokit.algo.chunking import ChunkSpec  # noqa: F401  (the type of PolicyAlgo.chunk_spec)
 from robokit.algo.lr_schedule import make_lr_scheduler
+from robokit.errors import TrainingDivergedError
 from robokit.utils.tensors import to_device
 
 MODALITIES = ("low_dim", "rgb", "depth", "scan")
@@ -135,8 +137,11 @@ class Algo:
 
         Gradients are clipped to `max_grad_norm` when given (e.g. `algo.critic.max_gradient_norm`),
         else to `train.max_grad_norm`. Without clipping the norm is for logging only: it is None when
-        `log_diagnostics` is off.
+        `log_diagnostics` is off. A non-finite loss, or a non-finite gradient norm where one is measured,
+        raises TrainingDivergedError before the optimiser steps, so the weights stay finite.
         """
+        if not torch.isfinite(loss).all():  # before backward: the weights stay as they were
+            raise TrainingDivergedError(f"the {net_name} loss is {loss.detach().float().sum().item()}")
         self.zero_grads(net_name)
         loss.backward(retain_graph=retain_graph)
         return self.apply_gradients(net_name, max_grad_norm)
@@ -164,6 +169,8 @@ class Algo:
             grad_norm = gradient_norm(grads)
         else:
             grad_norm = None
+        if grad_norm is not None and not torch.isfinite(grad_norm):  # clipping cannot rescue it: inf * 0 is nan
+            raise TrainingDivergedError(f"the gradient of {net_name} has norm {float(grad_norm)}")
         if isinstance(optimizer, FlatAdam):
             optimizer.update()
         else:
@@ -234,10 +241,24 @@ def _fused_adam_supported(parameters: list) -> bool:
 
 
 class PolicyAlgo(Algo):
-    """An algorithm with a policy: `get_action(obs_dict, goal_dict=None) -> (B, A) tensor`."""
+    """An algorithm with a policy: `get_action(obs_dict, goal_dict=None) -> (B, A) tensor`, or a chunk (B, H, A)
+    of the next H actions (index 0: the current step's) when `chunk_spec` is set."""
 
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    @property
+    def chunk_spec(self) -> "ChunkSpec | None":
+        """How `RolloutPolicy` executes the chunks `get_action` returns (robokit.algo.chunking); None (default):
+        `get_action` returns one action (B, A) per step."""
+        return None
+
+    def reset_envs(self, env_mask) -> None:
+        """Clear the per-episode state of the envs where `env_mask` (N,) bool is True, the others keeping theirs.
+
+        Only algorithms that keep per-episode state (override `reset`) need it; without it, `RolloutPolicy`
+        resets such an algorithm for all envs together only.
+        """
 
 
 class ValueAlgo(Algo):

@@ -5,7 +5,7 @@ Layout:
     env_metadata (the dataset's env_args), obs_normalization_stats, action_normalization_stats
     ({key: {"offset", "scale"}} tensors, or None), model (network state dict), optimizer_state,
     train_state {epoch, step, best_valid_loss, best_success_rate, best_return}.
-Files are written to a temporary name and renamed, so an interrupted save never leaves a broken checkpoint.
+Files are written to a hidden partial file and renamed, so an interrupted save never leaves a broken checkpoint.
 """
 
 import os
@@ -18,15 +18,22 @@ from robokit.algo import RolloutPolicy, algo_factory
 from robokit.config import config_factory
 from robokit.envs import create_env
 from robokit.errors import CheckpointError
+from robokit.train.divergence import check_finite_weights
 from robokit.utils.device import get_torch_device
 from robokit.utils.normalization import stats_to_numpy, stats_to_tensors
+from robokit.utils.partial_files import is_write_failure, partial_path, remove_stale_partials, write_error
 
 FORMAT_VERSION = 1
 
 
 def build_checkpoint(algo, config, shape_metadata: dict, env_metadata: dict | None, obs_normalization_stats=None,
                      action_normalization_stats=None, train_state: dict | None = None) -> dict:
-    """Everything needed to rebuild `algo` for deployment or to resume training."""
+    """Everything needed to rebuild `algo` for deployment or to resume training.
+
+    Non-finite weights raise TrainingDivergedError: such a checkpoint is never built, so never written.
+    """
+    model = algo.serialize()
+    check_finite_weights(model)
     return {
         "format_version": FORMAT_VERSION,
         "robokit_version": robokit.__version__,
@@ -36,19 +43,31 @@ def build_checkpoint(algo, config, shape_metadata: dict, env_metadata: dict | No
         "env_metadata": env_metadata,
         "obs_normalization_stats": stats_to_tensors(obs_normalization_stats),
         "action_normalization_stats": stats_to_tensors(action_normalization_stats),
-        "model": algo.serialize(),
+        "model": model,
         "optimizer_state": algo.optimizer_state(),
         "train_state": dict(train_state or {}),
     }
 
 
 def save_checkpoint(ckpt: dict, path: str | os.PathLike) -> None:
-    """Write atomically: to `<path>.tmp`, then rename."""
+    """Write atomically: to a hidden partial file beside `path` (`robokit.utils.partial_files`), then rename.
+
+    A failed write (full disk, read-only folder) or an interruption removes the partial file and leaves a
+    previous `path` as it was; a write failure raises OutputWriteError naming the path and the free space.
+    Partial files that a killed run left in the folder are removed first.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
+    tmp = partial_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(path.parent)
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if is_write_failure(exc):
+            raise write_error(path, exc) from None
+        raise
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

@@ -23,9 +23,10 @@ from robokit.algo import RolloutPolicy, algo_factory
 from robokit.algo.registry import algo_class_for_config
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
 from robokit.envs import create_envs
-from robokit.errors import ConfigError, DatasetError
+from robokit.errors import ConfigError, DatasetError, TrainingDivergedError
 from robokit.models.obs_encoder import check_observation_encoders
 from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_checkpoint
+from robokit.train.divergence import diverged_error
 from robokit.train.logger import RunLogger
 from robokit.train.precision import gradient_step_precision, set_flush_denormals
 from robokit.train.rollouts import rollout_with_stats
@@ -166,7 +167,11 @@ def run_epoch(algo, batches, num_steps: int, epoch: int, validate: bool = False,
             algo.set_log_diagnostics(logged)
             batch = algo.process_batch_for_training(next(batches))
             with gradient_step_precision(precision, algo.device):
-                info = algo.train_on_batch(batch, epoch, validate=validate)
+                try:
+                    info = algo.train_on_batch(batch, epoch, validate=validate)
+                except TrainingDivergedError as exc:
+                    exc.where = f"epoch {epoch}, step {step + 1} of {num_steps}"
+                    raise
             if logged:
                 for key, value in algo.log_info(info).items():
                     logs[key].append(value)
@@ -262,10 +267,14 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
         log.print(f"valid: {valid_ds}")
     log.print(repr(algo))
 
+    saved: dict[str, Path] = {}  # the last checkpoint written, for the message of a diverged run
+
     def checkpoint(name: str, state: TrainState) -> None:
         ckpt = build_checkpoint(algo, config, shape_metadata, env_args, train_ds.get_obs_normalization_stats(),
                                 train_ds.get_action_normalization_stats(), state.as_dict())
-        save_checkpoint(ckpt, run_dir / "models" / f"{name}.pth")
+        path = run_dir / "models" / f"{name}.pth"
+        save_checkpoint(ckpt, path)
+        saved["last"] = path
 
     batch_size = config.train.batch_size
     train_batches = batch_stream(train_ds, batch_size, config.train.num_data_workers, config.train.seed)
@@ -340,6 +349,10 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                 line += f" | saved {', '.join(saves)}"
             log.print(line)
             algo.on_epoch_end(epoch)
+    except TrainingDivergedError as exc:
+        error = diverged_error(exc, config, exc.where or f"the end of epoch {state.epoch}", saved.get("last"))
+        log.print(f"error: {error}")
+        raise error from None
     finally:
         log.close()
         close_envs(eval_envs)

@@ -43,8 +43,9 @@ from robokit.data.running_stats import ObsNormalizer, RewardScaler
 from robokit.envs import create_envs
 from robokit.envs.base import GYM_TYPE
 from robokit.envs.vector_env import VectorEnv, action_scaling_stats
-from robokit.errors import ConfigError
+from robokit.errors import ConfigError, TrainingDivergedError
 from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_checkpoint
+from robokit.train.divergence import diverged_error
 from robokit.train.experience import ExperienceWriter
 from robokit.train.logger import RunLogger
 from robokit.train.offline import create_run_dir, env_args_for_run
@@ -172,6 +173,7 @@ class OnlineRun:
         self.log.print(repr(self.algo))
 
         self.epoch = 0
+        self.last_saved: Path | None = None  # the last checkpoint written, for the message of a diverged run
         self.best_return = -math.inf
         self.num_updates = 0
         self._pending_updates = 0.0  # fractional gradient steps owed (utd_ratio * env steps)
@@ -373,6 +375,7 @@ class OnlineRun:
     def save(self, name: str, with_buffer: bool = False) -> Path:
         path = self.run_dir / "models" / f"{name}.pth"
         save_checkpoint(self.checkpoint(with_buffer), path)
+        self.last_saved = path
         return path
 
     def _load(self, path) -> None:
@@ -402,7 +405,12 @@ class OnlineRun:
         shown = 0
         try:
             while self.global_step < total:
-                step_fn()
+                try:
+                    step_fn()
+                except TrainingDivergedError as exc:
+                    exc.where = (f"epoch {self.epoch + 1}, env step {self.global_step:,}, "
+                                 f"gradient update {self.num_updates + 1}")
+                    raise
                 if self.global_step - shown >= 100:
                     bar.update(self.global_step - shown)
                     shown = self.global_step
@@ -417,6 +425,10 @@ class OnlineRun:
                 self.log.print(f"wrote {len(names)} episodes ({self.experience.num_transitions:,} transitions) "
                                f"to {self.experience.path}")
                 self.experience = None
+        except TrainingDivergedError as exc:
+            error = diverged_error(exc, self.config, exc.where or f"the end of epoch {self.epoch}", self.last_saved)
+            self.log.print(f"error: {error}")
+            raise error from None
         finally:
             bar.close()
             self.algo.set_log_diagnostics(True)  # as run_epoch leaves it: later direct calls measure everything

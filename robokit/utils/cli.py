@@ -5,16 +5,20 @@ from typing import Callable
 
 from termcolor import colored
 
-from robokit.errors import UserError
+from robokit.errors import TrainingDivergedError, UserError
 
 
 def run_script(main: Callable[[], object]) -> None:
-    """Run `main()`; a `UserError` prints `error: <message>` and exits 2, anything else propagates."""
+    """Run `main()`; a `UserError` prints `error: <message>` and exits 2, a `TrainingDivergedError` exits 3
+    the same way, anything else propagates."""
     try:
         result = main()
     except UserError as exc:
         print(colored(f"error: {exc}", "red"), file=sys.stderr)
         sys.exit(2)
+    except TrainingDivergedError as exc:
+        print(colored(f"error: {exc}", "red"), file=sys.stderr)
+        sys.exit(TrainingDivergedError.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

@@ -3,14 +3,19 @@
 It takes the environment's raw observation (a dict of arrays, or a plain array for a Box observation space),
 single or batched (vector envs), normalises it with the training statistics, stacks the last
 `train.frame_stack` frames, calls `algo.get_action` and returns unnormalised numpy actions.
+
+An algorithm with a `chunk_spec` (see robokit.algo.chunking) returns chunks of actions (B, H, A); this class
+executes them: a queue per environment (re-plan every `action_horizon` steps) or temporal ensembling. Every
+environment of a batch has its own frame history and queue, and `start_episode(env_mask)` resets some of them
+only (an env of a vector env that starts its next episode while the others are still running).
 """
 
-from collections import deque
 from typing import Mapping
 
 import numpy as np
 import torch
 
+from robokit.algo.chunking import ActionQueue, ChunkSpec, TemporalEnsembler, _as_mask, make_executor
 from robokit.utils.normalization import normalize, unnormalize
 
 
@@ -28,35 +33,106 @@ class RolloutPolicy:
         self.obs_normalization_stats = obs_normalization_stats
         self.action_normalization_stats = action_normalization_stats
         self.frame_stack = int(getattr(policy.global_config.train, "frame_stack", 1))
-        self._frames: deque | None = None
+        self.chunk_spec: ChunkSpec | None = getattr(policy, "chunk_spec", None)
+        self._executor: ActionQueue | TemporalEnsembler | None = (
+            make_executor(self.chunk_spec) if self.chunk_spec is not None else None
+        )
+        self._frames: dict | None = None  # {k: (N, F, *shape)} frame history of each env
+        self._fresh: np.ndarray | None = None  # (N,) bool: the env's next observation starts its history
 
     @property
     def device(self) -> torch.device:
         return self.policy.device
 
-    def start_episode(self) -> None:
-        """Prepare for a new episode: evaluation mode, cleared policy state and frame history."""
+    @property
+    def supports_env_reset(self) -> bool:
+        """Whether `start_episode(env_mask)` can reset some envs only: the algorithm keeps no per-episode state
+        of its own, or resets it per env (`PolicyAlgo.reset_envs`)."""
+        algo_cls = type(self.policy)
+        from robokit.algo.base import Algo, PolicyAlgo  # noqa: PLC0415  (base imports nothing from here)
+
+        keeps_state = getattr(algo_cls, "reset", Algo.reset) is not Algo.reset
+        resets_per_env = getattr(algo_cls, "reset_envs", PolicyAlgo.reset_envs) is not PolicyAlgo.reset_envs
+        return not keeps_state or resets_per_env
+
+    def start_episode(self, env_mask=None) -> None:
+        """Prepare for a new episode: evaluation mode, cleared policy state, frame history and action queue.
+
+        env_mask: None resets every env; a (N,) bool mask or a list of env indices resets those envs of the
+        current batch only (the others keep their history and queued actions).
+        """
         self.policy.set_eval()
-        self.policy.reset()
-        self._frames = None
+        if env_mask is None or self._fresh is None:
+            self.policy.reset()
+            self._frames = None
+            self._fresh = None
+            if self._executor is not None:
+                self._executor.reset()
+            return
+        mask = _as_mask(env_mask, len(self._fresh))
+        if not mask.any():
+            return
+        if not self.supports_env_reset:
+            raise NotImplementedError(
+                f"{type(self.policy).__name__} keeps per-episode state but has no reset_envs(env_mask); "
+                "reset all envs together with start_episode()"
+            )
+        reset_envs = getattr(self.policy, "reset_envs", None)
+        if reset_envs is not None:
+            reset_envs(mask)
+        self._fresh |= mask
+        if self._executor is not None:
+            self._executor.reset(mask)
 
     def __call__(self, ob, goal=None) -> np.ndarray:
         """Action (A,) for one observation, or (N, A) for a batch of N observations."""
         obs = self._as_dict(ob, self.policy.obs_shapes, "observation")
         batched = self._is_batched(obs, self.policy.obs_shapes)
         obs = self._prepare(obs, self.policy.obs_shapes, batched)  # {k: (B, *shape)}
+        n = next(iter(obs.values())).shape[0]
+        if self._fresh is None or len(self._fresh) != n:  # first call, or another batch size: all envs start
+            self._fresh = np.ones(n, dtype=bool)
+            self._frames = None
+            if self._executor is not None:
+                self._executor.reset()
         if self.frame_stack > 1:
             obs = self._stack_frames(obs)  # {k: (B, F, *shape)}
+        self._fresh[:] = False
         goal_dict = None
         if self.policy.goal_shapes:
             if goal is None:
                 raise ValueError("this policy is goal-conditioned: pass goal=... (e.g. the episode's goal observation)")
             goal = self._as_dict(goal, self.policy.goal_shapes, "goal")
             goal_dict = self._prepare(goal, self.policy.goal_shapes, batched)
-        action = self.policy.get_action(obs, goal_dict).detach().cpu().numpy()  # (B, A)
+        if self._executor is None:
+            action = self._predict(obs, goal_dict)  # (B, A)
+            if action.ndim != 2:
+                raise ValueError(f"{type(self.policy).__name__}.get_action returned shape {action.shape} but the "
+                                 "algorithm declares no chunk_spec; return (B, A), or (B, H, A) with a chunk_spec")
+        elif isinstance(self._executor, TemporalEnsembler):
+            action = self._executor.step(self._predict_chunk(obs, goal_dict))  # (B, H, A) -> (B, A)
+        else:
+            plan = self._executor.needs_plan(n)  # (B,) envs whose queue is empty
+            if plan.any():
+                rows = torch.from_numpy(np.flatnonzero(plan)).to(self.device)
+                sub = lambda d: None if d is None else {k: v.index_select(0, rows) for k, v in d.items()}  # noqa: E731
+                self._executor.push(self._predict_chunk(sub(obs), sub(goal_dict)), plan)
+            action = self._executor.pop()  # (B, A)
+        return action if batched else action[0]
+
+    def _predict(self, obs: dict, goal_dict: dict | None) -> np.ndarray:
+        """`get_action` as unnormalised numpy: (B, A), or (B, H, A) for a chunk."""
+        action = self.policy.get_action(obs, goal_dict).detach().cpu().numpy()
         if self.action_normalization_stats is not None:
             action = unnormalize(action, self.action_normalization_stats["actions"])
-        return action if batched else action[0]
+        return action
+
+    def _predict_chunk(self, obs: dict, goal_dict: dict | None) -> np.ndarray:
+        chunk = self._predict(obs, goal_dict)
+        if chunk.ndim != 3:
+            raise ValueError(f"{type(self.policy).__name__} declares a chunk_spec but get_action returned shape "
+                             f"{chunk.shape}; expected a chunk (B, H, A)")
+        return chunk
 
     # ----- helpers -----
     @staticmethod
@@ -92,12 +168,24 @@ class RolloutPolicy:
         return prepared
 
     def _stack_frames(self, obs: dict) -> dict:
-        """Append to the frame history (the first frame is repeated at episode start) and stack it."""
-        if self._frames is None or next(iter(self._frames[0].values())).shape[0] != next(iter(obs.values())).shape[0]:
-            self._frames = deque([obs] * self.frame_stack, maxlen=self.frame_stack)
-        else:
-            self._frames.append(obs)
-        return {k: torch.stack([frame[k] for frame in self._frames], dim=1) for k in obs}
+        """Append to each env's frame history and stack it, {k: (B, F, *shape)}; an env's first frame after its
+        reset fills its whole history (the first frame is repeated at episode start)."""
+        if self._frames is None:
+            self._frames = {k: v.unsqueeze(1).repeat_interleave(self.frame_stack, dim=1) for k, v in obs.items()}
+            return dict(self._frames)
+        fresh = torch.from_numpy(self._fresh).to(self.device)  # (B,)
+        frames = {}
+        for k, v in obs.items():
+            shifted = torch.cat([self._frames[k][:, 1:], v.unsqueeze(1)], dim=1)  # (B, F, *shape)
+            restart = v.unsqueeze(1).expand_as(shifted)
+            frames[k] = torch.where(fresh.view(-1, *([1] * (shifted.dim() - 1))), restart, shifted)
+        self._frames = frames
+        return dict(frames)
+
+    @property
+    def frame_history(self) -> dict | None:
+        """{k: (N, F, *shape)}: the normalised frames the policy saw at its last call (None before the first)."""
+        return None if self._frames is None else dict(self._frames)
 
     def __repr__(self) -> str:
-        return f"RolloutPolicy({type(self.policy).__name__}, frame_stack={self.frame_stack})"
+        return f"RolloutPolicy({type(self.policy).__name__}, frame_stack={self.frame_stack}, chunk_spec={self.chunk_spec})"

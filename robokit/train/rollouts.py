@@ -43,54 +43,82 @@ def run_rollout(policy, env, horizon: int, terminate_on_success: bool = True, se
 
 def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminate_on_success: bool = True,
                          video_writer=None, video_skip: int = 5, video_size: int = 256,
-                         recorders: list | None = None) -> list[dict]:
-    """One episode in each of the first len(seeds) envs at once (one env: a plain episode); returns a result
-    dict per episode.
+                         recorders: list | None = None, on_episode_end=None) -> list[dict]:
+    """One episode per seed (episode j seeded with seeds[j]) in up to len(envs) envs stepped together; returns a
+    result dict per episode, in the order of `seeds`.
 
     Each step stacks the observations of the envs into one batch {k: (N, *shape)}, so the policy runs once
-    per step for all of them. An env whose episode has ended stays in the batch (its last observation is
-    repeated, so batch-shaped policy state such as an RNN's is unchanged) but is no longer stepped. The
-    video shows env 0.
+    per step for all of them. When an env's episode ends it starts the next episode that has not started yet
+    right away (`policy.start_episode(env_mask)` resets that env's frame history, action queue and, where the
+    algorithm supports it, its state), so envs whose episodes end at different times all stay busy. A policy
+    that keeps state it cannot reset per env (`policy.supports_env_reset` False) runs the episodes in groups
+    of len(envs) instead, all envs of a group starting together. An env with no episode left stays in the
+    batch (its last observation is repeated, so batch-shaped policy state is unchanged) but is not stepped.
+    `recorders[j]` records episode j; `on_episode_end(j, result)` is called as each episode ends. The video
+    shows env 0's episodes.
     """
-    envs = envs[:len(seeds)]
-    n = len(envs)
-    policy.start_episode()
-    obs = [env.reset(seed=seed) for env, seed in zip(envs, seeds)]
+    n_episodes = len(seeds)
+    if n_episodes == 0:
+        return []
+    refill = len(envs) < n_episodes and getattr(policy, "supports_env_reset", False)
+    results: list[dict | None] = [None] * n_episodes
+    next_episode = 0
     needs_goal = bool(policy.policy.goal_shapes)
     if needs_goal and not all(hasattr(env, "get_goal") for env in envs):
         raise ValueError("this policy is goal-conditioned but the environment has no get_goal()")
-    active = np.ones(n, dtype=bool)
-    returns, successes, lengths = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
-    for step in range(1, horizon + 1):
-        batch = {k: np.stack([o[k] for o in obs]) for k in obs[0]}  # {k: (N, *shape)}
-        goal = None
-        if needs_goal:
-            goals = [env.get_goal() for env in envs]
-            goal = {k: np.stack([g[k] for g in goals]) for k in goals[0]}
-        actions = policy(batch, goal=goal)  # (N, A)
-        stepping = np.flatnonzero(active)
-        states = {i: envs[i].get_state() for i in stepping} if recorders is not None else {}
-        for i in stepping:  # envs in their own processes (SubprocessEnv) step in parallel
-            if hasattr(envs[i], "step_async"):
-                envs[i].step_async(actions[i])
-        for i in stepping:
-            env = envs[i]
-            step_result = env.step_wait() if hasattr(env, "step_async") else env.step(actions[i])
-            next_obs, reward, terminated, truncated, _ = step_result
-            returns[i] += float(reward)
-            successes[i] = successes[i] or env.is_success()
-            lengths[i] = step
-            if video_writer is not None and i == 0 and (step - 1) % video_skip == 0:
-                video_writer.append_data(env.render(height=video_size, width=video_size))
-            done = terminated or truncated or (terminate_on_success and successes[i])
-            if recorders is not None:
-                recorders[i].add(obs[i], actions[i], reward, done or step == horizon, next_obs, states[i])
-            obs[i] = next_obs
-            active[i] = not done
-        if not active.any():
-            break
-    return [{"Return": float(returns[i]), "Horizon": int(lengths[i]), "Success_Rate": float(successes[i])}
-            for i in range(n)]
+    while next_episode < n_episodes:  # one group (all episodes at once when refilling)
+        group = envs[:min(len(envs), n_episodes - next_episode)]
+        n = len(group)
+        episode = np.arange(next_episode, next_episode + n)  # (n,) the episode each env runs; -1: none left
+        next_episode += n
+        policy.start_episode()
+        obs = [env.reset(seed=seeds[j]) for env, j in zip(group, episode)]
+        active = np.ones(n, dtype=bool)
+        returns, successes, lengths = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+        while active.any():
+            batch = {k: np.stack([o[k] for o in obs]) for k in obs[0]}  # {k: (N, *shape)}
+            goal = None
+            if needs_goal:
+                goals = [env.get_goal() for env in group]
+                goal = {k: np.stack([g[k] for g in goals]) for k in goals[0]}
+            actions = policy(batch, goal=goal)  # (N, A)
+            stepping = np.flatnonzero(active)
+            states = {i: group[i].get_state() for i in stepping} if recorders is not None else {}
+            for i in stepping:  # envs in their own processes (SubprocessEnv) step in parallel
+                if hasattr(group[i], "step_async"):
+                    group[i].step_async(actions[i])
+            restarted = np.zeros(n, dtype=bool)
+            for i in stepping:
+                env = group[i]
+                step_result = env.step_wait() if hasattr(env, "step_async") else env.step(actions[i])
+                next_obs, reward, terminated, truncated, _ = step_result
+                returns[i] += float(reward)
+                successes[i] = successes[i] or env.is_success()
+                lengths[i] += 1
+                if video_writer is not None and i == 0 and (lengths[i] - 1) % video_skip == 0:
+                    video_writer.append_data(env.render(height=video_size, width=video_size))
+                done = terminated or truncated or (terminate_on_success and successes[i]) or lengths[i] == horizon
+                if recorders is not None:
+                    recorders[episode[i]].add(obs[i], actions[i], reward, done, next_obs, states[i])
+                obs[i] = next_obs
+                if not done:
+                    continue
+                j = int(episode[i])
+                results[j] = {"Return": float(returns[i]), "Horizon": int(lengths[i]),
+                              "Success_Rate": float(successes[i])}
+                if on_episode_end is not None:
+                    on_episode_end(j, results[j])
+                if refill and next_episode < n_episodes:  # this env starts the next episode now
+                    episode[i] = next_episode
+                    next_episode += 1
+                    obs[i] = env.reset(seed=seeds[episode[i]])
+                    returns[i], successes[i], lengths[i] = 0.0, False, 0
+                    restarted[i] = True
+                else:
+                    active[i] = False
+            if restarted.any():
+                policy.start_episode(env_mask=restarted)
+    return results
 
 
 def rollout_with_stats(policy, env, n: int, horizon: int, terminate_on_success: bool = True, seed: int | None = 0,
@@ -99,9 +127,10 @@ def rollout_with_stats(policy, env, n: int, horizon: int, terminate_on_success: 
     """`n` episodes (episode i seeded with seed + i); returns the means of Return, Horizon and Success_Rate,
     plus "Num_Success", "Num_Episodes", "Time_Episode" (s) and the per-episode results under "episodes".
 
-    `env` is one EnvBase (episodes one after another), or a list of K of them: episodes then run K at a time
-    with one batched policy call per step (`experiment.rollout.num_envs`). Episode i has the same seed
-    either way. `episode_callback(recorder.episode())` receives each episode's arrays when given.
+    `env` is one EnvBase (episodes one after another), or a list of K of them: K episodes then run at a time
+    with one batched policy call per step (`experiment.rollout.num_envs`), an env starting the next episode as
+    soon as its own ends. Episode i has the same seed either way. `episode_callback(recorder.episode())`
+    receives each episode's arrays, in episode order, when given.
     """
     envs = list(env) if isinstance(env, (list, tuple)) else [env]
     writer = None
@@ -112,17 +141,25 @@ def rollout_with_stats(policy, env, n: int, horizon: int, terminate_on_success: 
     start = time.perf_counter()
     try:
         bar = tqdm(total=n, desc="rollouts", unit="ep", leave=False, disable=not progress)
-        while len(results) < n:
-            first = len(results)
-            count = min(len(envs), n - first)
-            seeds = [None if seed is None else seed + first + j for j in range(count)]
-            recorders = [EpisodeRecorder() for _ in range(count)] if episode_callback is not None else None
-            results.extend(run_batched_rollouts(policy, envs, seeds, horizon, terminate_on_success, writer,
-                                                video_skip, video_size, recorders))
-            for recorder in recorders or []:
-                episode_callback(recorder.episode())
-            bar.update(count)
-            bar.set_postfix(success=f"{np.mean([r['Success_Rate'] for r in results]):.2f}")
+        seeds = [None if seed is None else seed + j for j in range(n)]
+        recorders = [EpisodeRecorder() for _ in range(n)] if episode_callback is not None else None
+        done = np.zeros(n, dtype=bool)
+        successes = []
+        flushed = 0  # episodes handed to episode_callback, in episode order
+
+        def on_episode_end(j: int, result: dict) -> None:
+            nonlocal flushed
+            done[j] = True
+            successes.append(result["Success_Rate"])
+            bar.update(1)
+            bar.set_postfix(success=f"{np.mean(successes):.2f}")
+            while recorders is not None and flushed < n and done[flushed]:
+                episode_callback(recorders[flushed].episode())
+                recorders[flushed] = None  # free its arrays
+                flushed += 1
+
+        results = run_batched_rollouts(policy, envs, seeds, horizon, terminate_on_success, writer, video_skip,
+                                       video_size, recorders, on_episode_end)
         bar.close()
     finally:
         if writer is not None:

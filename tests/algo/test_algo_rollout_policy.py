@@ -67,11 +67,11 @@ def test_frame_stack_repeats_the_first_frame_then_slides():
     policy.start_episode()
     for value in (1.0, 2.0, 3.0, 4.0):
         policy(obs(value))
-        history = [frame["observation"][0, 0].item() for frame in policy._frames]
+        history = policy.frame_history["observation"][0, :, 0].tolist()  # (F,) of env 0
         expected = {1.0: [1, 1, 1], 2.0: [1, 1, 2], 3.0: [1, 2, 3], 4.0: [2, 3, 4]}[value]
         assert history == expected
     policy.start_episode()
-    assert policy._frames is None
+    assert policy.frame_history is None
 
 
 def test_rnn_keeps_hidden_state_and_replans_every_horizon():

@@ -15,9 +15,9 @@ from robokit.algo.flat_parameters import FlatAdam, FlatParameters
 from robokit.algo.chunking import ChunkSpec  # noqa: F401  (the type of PolicyAlgo.chunk_spec)
 from robokit.algo.lr_schedule import make_lr_scheduler
 from robokit.errors import TrainingDivergedError
+from robokit.models.policy_nets import ObsGoalEncoder
+from robokit.utils import batch_keys as K
 from robokit.utils.tensors import to_device
-
-MODALITIES = ("low_dim", "rgb", "depth", "scan")
 
 
 def _section_items(section) -> list[tuple[str, object]]:
@@ -86,6 +86,10 @@ class Algo:
     def encoder_configs(self) -> dict:
         return dict(_section_items(self.obs_config.encoder))
 
+    def _make_encoder(self) -> ObsGoalEncoder:
+        """A new encoder of this algorithm's observations (and goals), as `observation.encoder` configures it."""
+        return ObsGoalEncoder(self.obs_shapes, self.goal_shapes, self.obs_modalities, self.encoder_configs)
+
     def _create_networks(self) -> None:
         """Build networks into `self.nets`."""
         raise NotImplementedError
@@ -110,6 +114,13 @@ class Algo:
     def process_batch_for_training(self, batch: dict) -> dict:
         """Select what the algorithm trains on and move it to the device."""
         return to_device(batch, self.device)
+
+    def _goal_batch(self, batch: dict) -> dict:
+        """{goal_obs: {k: ...}} of the goal keys this algorithm reads, to merge into a processed batch; {} without
+        goals."""
+        if not self.goal_shapes:
+            return {}
+        return {K.GOAL_OBS: {k: batch[K.GOAL_OBS][k] for k in self.goal_shapes}}
 
     def train_on_batch(self, batch: dict, epoch: int, validate: bool = False) -> dict:
         """One gradient step (none when `validate`); returns an info dict of tensors / floats."""
@@ -182,6 +193,10 @@ class Algo:
 
     def set_eval(self) -> None:
         self.nets.eval()
+
+    def _check_eval(self) -> None:
+        """Acting methods call this first: a policy acts in evaluation mode (dropout off, targets as trained)."""
+        assert not self.nets.training, "call set_eval() (RolloutPolicy.start_episode does) before acting"
 
     # ----- state -----
     def serialize(self) -> dict:

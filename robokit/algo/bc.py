@@ -14,7 +14,7 @@ from robokit.algo.base import PolicyAlgo
 from robokit.algo.losses import action_losses, masked_mean
 from robokit.algo.registry import register_algo_factory_func
 from robokit.errors import ConfigError
-from robokit.models.policy_nets import MLPPolicy, ObsGoalEncoder, RNNPolicy, TransformerPolicy, VAEPolicy
+from robokit.models.policy_nets import MLPPolicy, RNNPolicy, TransformerPolicy, VAEPolicy
 from robokit.models.vae import ActionVAE
 from robokit.utils import batch_keys as K
 from robokit.utils.tensors import to_device
@@ -82,9 +82,6 @@ class BC(PolicyAlgo):
     def frame_stack(self) -> int:
         return self.global_config.train.frame_stack
 
-    def _make_encoder(self) -> ObsGoalEncoder:
-        return ObsGoalEncoder(self.obs_shapes, self.goal_shapes, self.obs_modalities, self.encoder_configs)
-
     def _head_params(self) -> dict | None:
         return _as_dict(getattr(self.algo_config, self.HEAD)) if self.HEAD != "deterministic" else None
 
@@ -105,9 +102,8 @@ class BC(PolicyAlgo):
         selected = {
             K.OBS: self._select_obs(batch[K.OBS], steps),
             K.ACTIONS: batch[K.ACTIONS][:, t],
+            **self._goal_batch(batch),
         }
-        if self.goal_shapes:
-            selected[K.GOAL_OBS] = {k: batch[K.GOAL_OBS][k] for k in self.goal_shapes}
         return to_device(selected, self.device)
 
     def _forward_training(self, batch: dict):
@@ -141,7 +137,7 @@ class BC(PolicyAlgo):
     # ----- deployment -----
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
         """obs {k: (B, *shape)} (or (B, F, *shape) with frame stacking) -> actions (B, A)."""
-        assert not self.nets.training, "call set_eval() (RolloutPolicy.start_episode does) before get_action"
+        self._check_eval()
         with torch.no_grad():
             out = self.nets["policy"](obs_dict, goal_dict)
             return self._action_from_output(out)
@@ -246,9 +242,8 @@ class BC_RNN(BC):
         obs = self._select_obs(batch[K.OBS], slice(None))
         if self.algo_config.rnn.open_loop:  # every step sees the window's first observation
             obs = {k: v[:, :1].expand_as(v) for k, v in obs.items()}
-        selected = {K.OBS: obs, K.ACTIONS: batch[K.ACTIONS], K.PAD_MASK: batch.get(K.PAD_MASK)}
-        if self.goal_shapes:
-            selected[K.GOAL_OBS] = {k: batch[K.GOAL_OBS][k] for k in self.goal_shapes}
+        selected = {K.OBS: obs, K.ACTIONS: batch[K.ACTIONS], K.PAD_MASK: batch.get(K.PAD_MASK),
+                    **self._goal_batch(batch)}
         return to_device(selected, self.device)
 
     def _forward_training(self, batch: dict):
@@ -262,7 +257,7 @@ class BC_RNN(BC):
 
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
         """obs {k: (B, *shape)} -> actions (B, A), advancing the hidden state one step."""
-        assert not self.nets.training, "call set_eval() (RolloutPolicy.start_episode does) before get_action"
+        self._check_eval()
         policy = self.nets["policy"]
         batch_size = next(iter(obs_dict.values())).shape[0]
         replan = self._rnn_counter % self.algo_config.rnn.horizon == 0
@@ -321,14 +316,13 @@ class BC_Transformer(BC):
         mask = mask[:, first : first + h] if mask is not None else torch.ones(actions.shape[:2], dtype=torch.bool)
         if not cfg.supervise_all_steps:  # only the last position carries a loss
             mask = mask & (torch.arange(h) == h - 1)
-        selected = {K.OBS: self._select_obs(batch[K.OBS], slice(0, h)), K.ACTIONS: actions, K.PAD_MASK: mask}
-        if self.goal_shapes:
-            selected[K.GOAL_OBS] = {k: batch[K.GOAL_OBS][k] for k in self.goal_shapes}
+        selected = {K.OBS: self._select_obs(batch[K.OBS], slice(0, h)), K.ACTIONS: actions, K.PAD_MASK: mask,
+                    **self._goal_batch(batch)}
         return to_device(selected, self.device)
 
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
         """obs {k: (B, h, *shape)} (a single frame (B, *shape) is treated as h = 1) -> actions (B, A)."""
-        assert not self.nets.training, "call set_eval() (RolloutPolicy.start_episode does) before get_action"
+        self._check_eval()
         obs = {k: v if v.dim() == len(self.obs_shapes[k]) + 2 else v.unsqueeze(1) for k, v in obs_dict.items()}
         cfg = self.algo_config.transformer
         position = 0 if (cfg.pred_future_acs and cfg.supervise_all_steps) else -1

@@ -51,7 +51,7 @@ class BCQ(TDAlgo):
         self.nets["action_sampler"] = self._create_action_sampler()
         actor = self.algo_config.actor
         if actor.enabled:
-            self.nets["actor"] = PerturbationActor(self._encoder(), self.ac_dim, actor.layer_dims,
+            self.nets["actor"] = PerturbationActor(self._make_encoder(), self.ac_dim, actor.layer_dims,
                                                    actor.perturbation_scale)
         self._create_target_networks()
 
@@ -59,7 +59,7 @@ class BCQ(TDAlgo):
         return self._make_critics(self.algo_config.critic)
 
     def _create_action_sampler(self):
-        encoder = self._encoder()
+        encoder = self._make_encoder()
         vae = action_vae_from_config(self.algo_config.action_sampler.vae, encoder.output_dim, self.ac_dim)
         return VAEPolicy(encoder, vae)
 
@@ -176,7 +176,7 @@ class BCQ_GMM(BCQ):
     def _create_action_sampler(self):
         cfg = self.algo_config.action_sampler
         params = {k: v for k, v in cfg.gmm.to_dict().items() if k != "enabled"}
-        return MLPPolicy(self._encoder(), self.ac_dim, cfg.actor_layer_dims, "gmm", params)
+        return MLPPolicy(self._make_encoder(), self.ac_dim, cfg.actor_layer_dims, "gmm", params)
 
     def _action_sampler_loss(self, batch: dict, epoch: int) -> dict:
         dist = self.nets["action_sampler"](batch[K.OBS], batch.get(K.GOAL_OBS))
@@ -192,7 +192,7 @@ class BCQ_Distributional(BCQ):
     def _create_critics(self) -> CriticEnsemble:
         cfg = self.algo_config.critic
         return CriticEnsemble([DistributionalActionValueNetwork(
-            self._encoder(), self.ac_dim, cfg.layer_dims, cfg.value_bounds, cfg.distributional.num_atoms)])
+            self._make_encoder(), self.ac_dim, cfg.layer_dims, cfg.value_bounds, cfg.distributional.num_atoms)])
 
     def _td_targets(self, batch: dict) -> torch.Tensor:
         """Target probabilities (B, N_atoms): the best proposal's distribution, shifted by the Bellman backup and

@@ -62,7 +62,7 @@ class CQL(TDAlgo):
         return gap is not None and gap >= 0
 
     def _create_networks(self) -> None:
-        self.nets["actor"] = make_stochastic_actor(self._encoder(), self.ac_dim, self.algo_config.actor)
+        self.nets["actor"] = make_stochastic_actor(self._make_encoder(), self.ac_dim, self.algo_config.actor)
         self.nets["critic"] = self._make_critics(self.algo_config.critic)
         if self.tune_entropy:
             self.nets["log_entropy_weight"] = LogScalar(1.0)

@@ -67,12 +67,9 @@ class GL(PlannerAlgo):
             start += size
         return out
 
-    def _encoder(self) -> ObsGoalEncoder:
-        return ObsGoalEncoder(self.obs_shapes, self.goal_shapes, self.obs_modalities, self.encoder_configs)
-
     def _create_networks(self) -> None:
         layer_dims = self.algo_config.ae.planner_layer_dims
-        self.nets["goal_network"] = SubgoalMLP(self._encoder(), self.subgoal_dim, layer_dims)
+        self.nets["goal_network"] = SubgoalMLP(self._make_encoder(), self.subgoal_dim, layer_dims)
 
     # ----- training -----
     def process_batch_for_training(self, batch: dict) -> dict:
@@ -81,9 +78,8 @@ class GL(PlannerAlgo):
         processed = {
             K.OBS: {k: batch[K.OBS][k][:, 0] for k in self.obs_shapes},
             SUBGOALS: {k: batch[K.NEXT_OBS][k][:, h - 1] for k in self.subgoal_shapes},
+            **self._goal_batch(batch),
         }
-        if self.goal_shapes:
-            processed[K.GOAL_OBS] = {k: batch[K.GOAL_OBS][k] for k in self.goal_shapes}
         return to_device(processed, self.device)
 
     def subgoal_targets(self, processed: dict) -> dict:
@@ -135,7 +131,7 @@ class GL_VAE(GL):
     """
 
     def _create_networks(self) -> None:
-        encoder = self._encoder()
+        encoder = self._make_encoder()
         vae = action_vae_from_config(self.algo_config.vae, encoder.output_dim, self.subgoal_dim, squash_output=False)
         self.nets["goal_network"] = VAEPolicy(encoder, vae)
 

@@ -34,9 +34,9 @@ class IQL(TDAlgo):
     # ----- networks -----
     def _create_networks(self) -> None:
         cfg = self.algo_config
-        self.nets["actor"] = make_stochastic_actor(self._encoder(), self.ac_dim, cfg.actor)
+        self.nets["actor"] = make_stochastic_actor(self._make_encoder(), self.ac_dim, cfg.actor)
         self.nets["critic"] = self._make_critics(cfg.critic)
-        self.nets["vf"] = ValueNetwork(self._encoder(), cfg.critic.layer_dims)
+        self.nets["vf"] = ValueNetwork(self._make_encoder(), cfg.critic.layer_dims)
         self._create_target_networks()
 
     # ----- training -----

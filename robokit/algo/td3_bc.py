@@ -26,7 +26,7 @@ class TD3_BC(TDAlgo):
 
     def _create_networks(self) -> None:
         cfg = self.algo_config
-        self.nets["actor"] = MLPPolicy(self._encoder(), self.ac_dim, cfg.actor.layer_dims, "deterministic")
+        self.nets["actor"] = MLPPolicy(self._make_encoder(), self.ac_dim, cfg.actor.layer_dims, "deterministic")
         self.nets["critic"] = self._make_critics(cfg.critic)
         self._create_target_networks()
         self._num_critic_steps = 0

@@ -1,8 +1,8 @@
 """Pieces shared by the value-based algorithms (BCQ, CQL, IQL, TD3-BC): target networks and n-step transitions.
 
-    soft_update(source, target, tau)     target <- (1 - tau) * target + tau * source
     n_step_transitions(batch, ...)       a window of T >= n steps -> (s, a, R^(n), s_n, done, gamma^k) transitions
-    TargetNetworksMixin                  keeps `nets["<name>_target"]` copies, in eval mode, updated softly
+    TargetNetworksMixin                  keeps `nets["<name>_target"]` copies, in eval mode, updated softly:
+                                         target <- (1 - tau) * target + tau * source
     TDAlgo                               their common base: n-step batches, critic ensembles, TD targets
 """
 
@@ -14,31 +14,13 @@ from torch import nn
 
 from robokit.algo.base import PolicyAlgo, ValueAlgo, scalars
 from robokit.errors import ConfigError
-from robokit.models.policy_nets import MLPPolicy, ObsGoalEncoder
+from robokit.models.policy_nets import MLPPolicy
 from robokit.models.value_nets import ActionValueNetwork, CriticEnsemble
 from robokit.utils import batch_keys as K
 from robokit.utils.tensors import to_device
 
 DISCOUNTS = "discounts"  # batch key of the per-sample bootstrap discount gamma^k (B,)
 ACTION_EPS = 1e-6  # dataset actions are clamped into (-1 + eps, 1 - eps) before a tanh-Gaussian log_prob
-
-
-@torch.no_grad()
-def soft_update(source: nn.Module, target: nn.Module, tau: float) -> None:
-    """Polyak averaging of parameters: target <- (1 - tau) * target + tau * source (buffers are copied)."""
-    target_params, params = list(target.parameters()), list(source.parameters())
-    if len(target_params) != len(params):
-        raise ValueError(f"soft_update: target has {len(target_params)} parameters, source {len(params)}")
-    if params:
-        torch._foreach_lerp_(target_params, params, tau)  # one fused op: t + tau * (s - t)
-    for target_buffer, buffer in zip(target.buffers(), source.buffers(), strict=True):
-        target_buffer.copy_(buffer)
-
-
-@torch.no_grad()
-def hard_update(source: nn.Module, target: nn.Module) -> None:
-    """target <- source, parameters and buffers."""
-    target.load_state_dict(source.state_dict())
 
 
 def td_loss(pred: torch.Tensor, target: torch.Tensor, use_huber: bool = False) -> torch.Tensor:
@@ -92,7 +74,7 @@ def n_step_transitions(batch: dict, obs_keys, goal_keys, n_step: int, discount: 
 class TargetNetworksMixin:
     """For an Algo whose `nets` hold online networks and `<name>_target` copies (listed in `TARGET_NETS`).
 
-    Targets start as exact copies, never get an optimiser, stay in eval mode and move by `soft_update`.
+    Targets start as exact copies, never get an optimiser, stay in eval mode and move by `update_targets`.
     """
 
     TARGET_NETS: tuple[str, ...] = ("critic",)
@@ -111,7 +93,8 @@ class TargetNetworksMixin:
             if f"{name}_target" in self.nets:
                 pair = self._target_tensors(name)
                 with torch.no_grad():
-                    torch._foreach_lerp_(pair["target_params"], pair["params"], tau)
+                    for target_param, param in zip(pair["target_params"], pair["params"], strict=True):
+                        target_param.lerp_(param, tau)  # t + tau * (s - t)
                     for target_buffer, buffer in zip(pair["target_buffers"], pair["buffers"], strict=True):
                         target_buffer.copy_(buffer)
 
@@ -182,15 +165,12 @@ class TDAlgo(TargetNetworksMixin, PolicyAlgo, ValueAlgo):
     def n_step(self) -> int:
         return int(getattr(self.algo_config, "n_step", 1))
 
-    def _encoder(self) -> ObsGoalEncoder:
-        return ObsGoalEncoder(self.obs_shapes, self.goal_shapes, self.obs_modalities, self.encoder_configs)
-
     def _make_critics(self, critic_config, n: int | None = None) -> CriticEnsemble:
         """An ensemble of `critic.ensemble.n` (or n) Q networks."""
         n = critic_config.ensemble.n if n is None else n
         bounds = getattr(critic_config, "value_bounds", None)
         return CriticEnsemble(
-            ActionValueNetwork(self._encoder(), self.ac_dim, critic_config.layer_dims, bounds) for _ in range(n)
+            ActionValueNetwork(self._make_encoder(), self.ac_dim, critic_config.layer_dims, bounds) for _ in range(n)
         )
 
     def process_batch_for_training(self, batch: dict) -> dict:
@@ -211,6 +191,3 @@ class TDAlgo(TargetNetworksMixin, PolicyAlgo, ValueAlgo):
         log = super().log_info(info)
         log.update(scalars(info))
         return log
-
-    def _check_eval(self) -> None:
-        assert not self.nets.training, "call set_eval() (RolloutPolicy.start_episode does) before acting"

@@ -1,31 +1,16 @@
-"""The value pieces against hand-computed numbers: soft updates, n-step returns, CQL penalty, expectile loss, C51."""
+"""The value pieces against hand-computed numbers: target updates, n-step returns, CQL penalty, expectile loss, C51."""
 
 import math
 
 import pytest
 import torch
-from torch import nn
 
 from robokit.algo.cql import cql_penalty
 from robokit.algo.iql import expectile_loss
-from robokit.algo.value_utils import DISCOUNTS, ensemble_target, n_step_transitions, soft_update
+from robokit.algo.value_utils import DISCOUNTS, ensemble_target, n_step_transitions
 from robokit.errors import ConfigError
 from robokit.models.value_nets import project_onto_atoms
 from robokit.utils import batch_keys as K
-
-
-def test_soft_update_moves_targets_by_exactly_tau():
-    torch.manual_seed(0)
-    source, target = nn.Linear(3, 2), nn.Linear(3, 2)
-    old = {k: v.clone() for k, v in target.state_dict().items()}
-    tau = 0.005
-    soft_update(source, target, tau)
-    for key, new in source.state_dict().items():
-        expected = (1 - tau) * old[key] + tau * new
-        torch.testing.assert_close(target.state_dict()[key], expected, rtol=0, atol=1e-7)
-    soft_update(source, target, 1.0)  # tau = 1 copies
-    for key, new in source.state_dict().items():
-        torch.testing.assert_close(target.state_dict()[key], new, rtol=0, atol=0)
 
 
 def test_targets_move_by_tau_in_a_training_step(mixed_reach_dataset):

@@ -6,12 +6,11 @@ network named in `algo.optim_params` (e.g. "policy", "critic") an optimiser and 
 
 import dataclasses
 from collections import OrderedDict
-from typing import ClassVar, Mapping
+from typing import Mapping
 
 import torch
 from torch import nn
 
-from robokit.algo.flat_parameters import FlatAdam, FlatParameters
 from robokit.algo.chunking import ChunkSpec  # noqa: F401  (the type of PolicyAlgo.chunk_spec)
 from robokit.algo.lr_schedule import make_lr_scheduler
 from robokit.errors import TrainingDivergedError
@@ -44,9 +43,6 @@ class Algo:
     """
 
     log_diagnostics: bool = True
-    #: optimise each network through one flat parameter buffer (`FlatParameters`): for small networks whose
-    #: gradient steps are dominated by per-tensor overheads (the online RL algorithms' MLPs)
-    FLAT_PARAMETERS: ClassVar[bool] = False
 
     def __init__(self, algo_config, obs_config, global_config, obs_key_shapes, ac_dim, device):
         self.algo_config = algo_config
@@ -62,7 +58,6 @@ class Algo:
         self.nets.to(self.device)
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.lr_schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
-        self.flat_parameters: dict[str, FlatParameters] = {}
         self._create_optimizers()
 
     # ----- construction -----
@@ -103,11 +98,7 @@ class Algo:
         for name, params in _section_items(optim_params):
             if name not in self.nets:
                 continue
-            if self.FLAT_PARAMETERS and any(p.requires_grad for p in self.nets[name].parameters()):
-                self.flat_parameters[name] = FlatParameters(self.nets[name])
-                self.optimizers[name] = make_optimizer([self.flat_parameters[name].param], params, flat=True)
-            else:
-                self.optimizers[name] = make_optimizer(self.nets[name].parameters(), params)
+            self.optimizers[name] = make_optimizer(self.nets[name].parameters(), params)
             self.lr_schedulers[name] = make_lr_scheduler(self.optimizers[name], params.learning_rate, num_epochs)
 
     # ----- training -----
@@ -158,34 +149,25 @@ class Algo:
         return self.apply_gradients(net_name, max_grad_norm)
 
     def zero_grads(self, net_name: str) -> None:
-        """Zero the gradients of `net_name`'s parameters (in place when they live in a flat buffer)."""
-        flat = self.flat_parameters.get(net_name)
-        if flat is not None:
-            flat.zero_grad()
-        else:
-            self.optimizers[net_name].zero_grad(set_to_none=True)
+        """Drop the gradients of `net_name`'s parameters (set to None: backward then writes instead of adding)."""
+        self.optimizers[net_name].zero_grad(set_to_none=True)
 
     def apply_gradients(self, net_name: str, max_grad_norm: float | None = None) -> torch.Tensor | None:
         """Clip the gradients in `.grad` as `backprop` does and step `net_name`'s optimiser; returns the norm."""
         optimizer = self.optimizers[net_name]
         max_norm = max_grad_norm if max_grad_norm is not None else getattr(self.global_config.train, "max_grad_norm", None)
-        flat = self.flat_parameters.get(net_name)
-        if flat is not None:
-            grads = [flat.grad]
-        else:
-            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if max_norm is not None:
-            grad_norm = clip_grad_norm_(grads, max_norm)
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        grads = [p.grad for p in params]
+        if max_norm is not None:  # torch.nn.utils.clip_grad_norm_ with gradient_norm's faster norm
+            grad_norm = gradient_norm(grads)
+            torch.nn.utils.clip_grads_with_norm_(params, max_norm, grad_norm)
         elif self.log_diagnostics:  # no rescaling pass over the gradients, just their norm
             grad_norm = gradient_norm(grads)
         else:
             grad_norm = None
         if grad_norm is not None and not torch.isfinite(grad_norm):  # clipping cannot rescue it: inf * 0 is nan
             raise TrainingDivergedError(f"the gradient of {net_name} has norm {float(grad_norm)}")
-        if isinstance(optimizer, FlatAdam):
-            optimizer.update()
-        else:
-            optimizer.step()
+        optimizer.step()
         return grad_norm
 
     def set_train(self) -> None:
@@ -228,17 +210,12 @@ class Algo:
         return f"{type(self).__name__}(params={n_params:,}, device={self.device})\n{self.nets}"
 
 
-def make_optimizer(parameters, optim_config, flat: bool = False) -> torch.optim.Optimizer:
-    """Adam / AdamW / SGD from an `optim_params.<net>` section (learning_rate.initial, regularization.L2).
-
-    `flat`: `parameters` is one `FlatParameters.param`; Adam and AdamW then step it through `FlatAdam`.
-    """
+def make_optimizer(parameters, optim_config) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD from an `optim_params.<net>` section (learning_rate.initial, regularization.L2)."""
     kind = getattr(optim_config, "optimizer_type", "adam") or "adam"
     lr = optim_config.learning_rate.initial
     weight_decay = optim_config.regularization.L2
     parameters = list(parameters)
-    if flat and kind in ("adam", "adamw") and len(parameters) == 1 and _fused_adam_supported(parameters):
-        return FlatAdam(parameters[0], lr=lr, weight_decay=weight_decay, decoupled_weight_decay=kind == "adamw")
     if kind in ("adam", "adamw"):
         # the fused kernel (one pass over each parameter) is several times faster than the default on CPU too
         fused = {"fused": True} if _fused_adam_supported(parameters) else {}
@@ -326,15 +303,6 @@ def gradient_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack([torch.dot(g, g) for g in flat]).sum().sqrt()
 
 
-def clip_grad_norm_(grads: list[torch.Tensor], max_norm: float) -> torch.Tensor:
-    """Scale `grads` in place to a total L2 norm <= max_norm, as torch.nn.utils.clip_grad_norm_ does (same
-    1e-6 guard); returns the norm before clipping, a scalar tensor."""
-    norm = gradient_norm(grads)
-    if grads:
-        torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))
-    return norm
-
-
 __all__ = ["Algo", "PolicyAlgo", "ValueAlgo", "PlannerAlgo", "HierarchicalAlgo", "make_optimizer", "gradient_norm",
-           "clip_grad_norm_", "scalars"]
+           "scalars"]
 

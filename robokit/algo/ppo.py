@@ -22,11 +22,10 @@ import torch.nn.functional as F
 from robokit.algo.online_base import Exploration, OnPolicyAlgo
 from robokit.algo.registry import register_algo_factory_func
 from robokit.data.rollout_storage import next_state_values
-from robokit.models.rl_policies import LOG_2PI, GaussianActorCritic
+from robokit.models.rl_policies import GaussianActorCritic
 from robokit.utils import batch_keys as K
 
 ADVANTAGES, RETURNS, LOG_PROBS, VALUES = "advantages", "returns", "log_probs", "values"
-CLIP_LOW, CLIP_HIGH = "clip_low", "clip_high"  # optional, precomputed `surrogate_clip_bounds` of a minibatch
 EVALUATION_CHUNK = 4096  # rows per batched pass of the behaviour policy over a rollout
 
 
@@ -58,52 +57,9 @@ def compute_gae(rewards, values, next_values, terminated, dones, discount: float
 
 
 def clipped_surrogate_loss(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float) -> torch.Tensor:
-    """PPO's policy loss -mean(min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)); ratio, A (B,).
-
-    Computed as -mean(A * clamp(ratio, low, high)) with `surrogate_clip_bounds`: the same value and gradient in
-    fewer operations. `GaussianClippedSurrogate` is the same loss as one autograd node.
-    """
-    low, high = surrogate_clip_bounds(advantages, clip_range)
-    return -(advantages * ratio.clamp(low, high)).mean()
-
-
-def surrogate_clip_bounds(advantages: torch.Tensor, clip_range: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row bounds (low, high), each (B,), of the ratio in the clipped objective: (-inf, 1 + eps) where A >= 0
-    (no gain from raising the ratio past 1 + eps) and (1 - eps, inf) where A < 0."""
-    positive = advantages >= 0
-    return (torch.where(positive, -math.inf, 1.0 - clip_range), torch.where(positive, 1.0 + clip_range, math.inf))
-
-
-class GaussianClippedSurrogate(torch.autograd.Function):
-    """`clipped_surrogate_loss` of a Gaussian policy with a state-independent log-std, as one autograd node.
-
-    forward(mean (B, A), log_std (A,), actions (B, A), old_log_probs (B,), advantages (B,), low (B,), high (B,))
-    -> (loss, log_ratio (B,)); log_ratio (not differentiable) is for diagnostics. The gradient is written out:
-    with z = (a - mean) / std and w = d loss / d log_ratio = -A * ratio / B where low < ratio < high (else 0),
-        d loss / d mean = w * z / std,    d loss / d log_std = sum_b w_b * (z_b^2 - 1).
-    Autograd would record about fifteen tiny operations here, and on PPO's small minibatches each costs more in
-    bookkeeping than in arithmetic. Tested against the composed version with gradcheck.
-    """
-
-    @staticmethod
-    def forward(ctx, mean, log_std, actions, old_log_probs, advantages, low, high):
-        inv_std = torch.exp(-log_std)  # (A,)
-        z = (actions - mean) * inv_std  # (B, A)
-        z2 = z.square()
-        log_ratio = -0.5 * z2.sum(-1) - (log_std.sum() + 0.5 * LOG_2PI * mean.shape[-1]) - old_log_probs  # (B,)
-        ratio = log_ratio.exp()
-        clipped = ratio.clamp(low, high)
-        loss = -(advantages * clipped).mean()
-        weight = advantages * ratio * (clipped == ratio) * (-1.0 / advantages.shape[0])  # d loss / d log_ratio
-        ctx.save_for_backward(z, z2, inv_std, weight)
-        ctx.mark_non_differentiable(log_ratio)
-        return loss, log_ratio
-
-    @staticmethod
-    def backward(ctx, grad_loss, grad_log_ratio):
-        z, z2, inv_std, weight = ctx.saved_tensors
-        w = (weight * grad_loss).unsqueeze(-1)  # (B, 1)
-        return w * z * inv_std, (w * (z2 - 1.0)).sum(0), None, None, None, None, None
+    """PPO's policy loss -mean(min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)); ratio, A (B,)."""
+    clipped = ratio.clamp(1.0 - clip_range, 1.0 + clip_range)
+    return -torch.min(ratio * advantages, clipped * advantages).mean()
 
 
 def normalize_minibatch_advantages(advantages: torch.Tensor, minibatch: int) -> torch.Tensor:
@@ -143,6 +99,7 @@ class PPO(OnPolicyAlgo):
 
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
         """Deterministic action: the policy mean clipped to [-1, 1], (B, A)."""
+        self._check_eval()
         with torch.no_grad():
             return self.nets["policy"].policy(obs_dict)[0].clamp(-1.0, 1.0)
 
@@ -191,11 +148,9 @@ class PPO(OnPolicyAlgo):
     def _policy_loss(self, mean: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """The policy's loss and the detached log-ratios log pi(a|s) - log pi_old(a|s) (B,), from the policy's
         means (B, A) on the batch."""
-        advantages = batch[ADVANTAGES]
-        low, high = (batch[CLIP_LOW], batch[CLIP_HIGH]) if CLIP_LOW in batch else \
-            surrogate_clip_bounds(advantages, self.algo_config.clip_range)
-        return GaussianClippedSurrogate.apply(mean, self.nets["policy"].log_std, batch[K.ACTIONS], batch[LOG_PROBS],
-                                              advantages, low, high)
+        log_ratio = self.nets["policy"].log_prob(batch[K.ACTIONS], mean) - batch[LOG_PROBS]  # (B,)
+        loss = clipped_surrogate_loss(log_ratio.exp(), batch[ADVANTAGES], self.algo_config.clip_range)
+        return loss, log_ratio.detach()
 
     def _value_loss(self, values: torch.Tensor, batch: dict) -> torch.Tensor:
         clip = getattr(self.algo_config, "clip_range_vf", None)
@@ -242,15 +197,12 @@ class PPO(OnPolicyAlgo):
         size = batch[ADVANTAGES].shape[0]
         minibatch = min(self.global_config.train.batch_size, size)
         stats_every = self.global_config.experiment.logging.stats_every_n_steps
-        for flat in self.flat_parameters.values():
-            flat.check_attached()
         infos, steps, log_diagnostics = [], 0, self.log_diagnostics
         try:
             for _ in range(cfg.update_epochs):
                 shuffled = _index(batch, torch.randperm(size, device=self.device))  # one gather per tensor
                 if cfg.normalize_advantage:
                     shuffled[ADVANTAGES] = normalize_minibatch_advantages(shuffled[ADVANTAGES], minibatch)
-                shuffled[CLIP_LOW], shuffled[CLIP_HIGH] = surrogate_clip_bounds(shuffled[ADVANTAGES], cfg.clip_range)
                 epoch_kls = []
                 for start in range(0, size, minibatch):
                     self.set_log_diagnostics(steps % stats_every == 0)

@@ -49,16 +49,20 @@ class OnlineTrainConfig(Section):
     max_grad_norm: float | None = param(None, "clip gradient norm to this value (null: no clipping)", minimum=0.0)
     mixed_precision: Literal["off", "bf16"] = param("off", MIXED_PRECISION_HELP)
     flush_denormals: bool = param(True, FLUSH_DENORMALS_HELP)
-    manual_backward: bool = param(
-        True, "SAC and TD3 with plain ReLU MLPs on low-dim observations: compute the networks' gradients with "
-        "hand-written backward passes instead of autograd (the same gradients; 15-37% less time per gradient "
-        "step on a CPU); false: autograd (robokit addition)"
-    )
-
     @property
     def num_epochs(self) -> int:
         """Number of epochs of the run (read-only: set train.num_env_steps and train.epoch_env_steps)."""
         return max(math.ceil(self.num_env_steps / self.epoch_env_steps), 1)
+
+    #: keys of earlier robokit versions, with what replaced them: still an unknown key, with that hint
+    REMOVED_KEYS: ClassVar[dict[str, str]] = {
+        "manual_backward": "it was removed (SAC and TD3 now always compute gradients with autograd); delete it",
+    }
+
+    def _unknown_key_message(self, name: str) -> str:
+        if name in self.REMOVED_KEYS:
+            return f"unknown config key '{self.key_path(name)}': {self.REMOVED_KEYS[name]}"
+        return super()._unknown_key_message(name)
 
 
 class ReplayBufferConfig(Section):

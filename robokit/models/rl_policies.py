@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robokit.models.mlp import MLP, Float32Linear, PairedMLP
+from robokit.models.mlp import MLP, Float32Linear
 from robokit.models.policy_nets import ObsGoalEncoder
 
 Obs = Mapping[str, torch.Tensor]
@@ -83,68 +83,44 @@ def orthogonal_init_(module: nn.Module, gain: float) -> None:
 
 
 class GaussianActorCritic(nn.Module):
-    """PPO / A2C networks: a Gaussian policy over (B, A) and a state value (B,), with separate MLP trunks.
+    """PPO / A2C networks: a Gaussian policy over (B, A) and a state value (B,), with separate encoders and trunks.
 
     The policy's mean is unbounded (actions are clipped to [-1, 1] before they reach the environment); its
-    log-std is one learned parameter per action dimension. Trunks of the same shape run as one `PairedMLP`, and
-    encoders without parameters (low-dim observations) run once for both: the same functions, fewer operations.
+    log-std is one learned parameter per action dimension.
     """
 
     def __init__(self, actor_encoder: ObsGoalEncoder, critic_encoder: ObsGoalEncoder, ac_dim: int,
                  actor_layer_dims: Sequence[int], critic_layer_dims: Sequence[int], activation: str = "tanh",
                  log_std_init: float = 0.0, ortho_init: bool = True):
         super().__init__()
-        self.actor_encoder = actor_encoder
-        shared = not list(actor_encoder.parameters()) and not list(critic_encoder.parameters())
-        self.critic_encoder = None if shared else critic_encoder  # None: the actor's features serve both
-        paired = list(actor_layer_dims) == list(critic_layer_dims) and len(actor_layer_dims) > 0 \
-            and actor_encoder.output_dim == critic_encoder.output_dim
-        self._paired = paired
-        if paired:
-            self.trunks = PairedMLP(actor_encoder.output_dim, actor_layer_dims, activation)
-        else:
-            self.actor = MLP(actor_encoder.output_dim, None, actor_layer_dims, activation=activation)
-            self.critic = MLP(critic_encoder.output_dim, None, critic_layer_dims, activation=activation)
-        actor_dim = actor_layer_dims[-1] if actor_layer_dims else actor_encoder.output_dim
-        critic_dim = critic_layer_dims[-1] if critic_layer_dims else critic_encoder.output_dim
-        self.mean = Float32Linear(actor_dim, ac_dim)
-        self.value_head = Float32Linear(critic_dim, 1)
+        self.actor_encoder, self.critic_encoder = actor_encoder, critic_encoder
+        self.actor = MLP(actor_encoder.output_dim, None, actor_layer_dims, activation=activation)  # (B, Ha)
+        self.critic = MLP(critic_encoder.output_dim, None, critic_layer_dims, activation=activation)  # (B, Hc)
+        self.mean = Float32Linear(self.actor.output_dim, ac_dim)
+        self.value_head = Float32Linear(self.critic.output_dim, 1)
         self.log_std = nn.Parameter(torch.full((ac_dim,), float(log_std_init)))
-        if ortho_init:
-            if paired:
-                for weight in self.trunks.weights:
-                    for member in weight.data:  # (D_in, D_out)
-                        nn.init.orthogonal_(member, gain=math.sqrt(2.0))
-                for bias in self.trunks.biases:
-                    nn.init.zeros_(bias)
-            else:
-                orthogonal_init_(self.actor, math.sqrt(2.0))
-                orthogonal_init_(self.critic, math.sqrt(2.0))
+        if ortho_init:  # Stable-Baselines3's gains
+            orthogonal_init_(self.actor, math.sqrt(2.0))
+            orthogonal_init_(self.critic, math.sqrt(2.0))
             orthogonal_init_(self.mean, 0.01)
             orthogonal_init_(self.value_head, 1.0)
 
-    def _hidden(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
-        """The actor's (B, Ha) and the critic's (B, Hc) last hidden features."""
-        actor_x = self.actor_encoder(obs)
-        critic_x = actor_x if self.critic_encoder is None else self.critic_encoder(obs)
-        if self._paired:
-            h = self.trunks(actor_x if self.critic_encoder is None else torch.stack([actor_x, critic_x]))
-            return h.unbind(0)  # one autograd node, where two selects would be two
-        return self.actor(actor_x), self.critic(critic_x)
-
-    def forward(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
-        """The policy's mean (B, A) and the value (B,)."""
-        actor_h, critic_h = self._hidden(obs)
-        return self.mean(actor_h), self.value_head(critic_h).squeeze(-1)
-
-    def policy(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean (B, A), log_std (B, A))."""
-        mean = self.mean(self._hidden(obs)[0])
-        return mean, self.log_std.expand_as(mean)
+    def action_mean(self, obs: Obs) -> torch.Tensor:
+        """The policy's mean: (B, A)."""
+        return self.mean(self.actor(self.actor_encoder(obs)))
 
     def value(self, obs: Obs) -> torch.Tensor:
         """V(s): (B,)."""
-        return self.value_head(self._hidden(obs)[1]).squeeze(-1)
+        return self.value_head(self.critic(self.critic_encoder(obs))).squeeze(-1)
+
+    def forward(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
+        """The policy's mean (B, A) and the value (B,)."""
+        return self.action_mean(obs), self.value(obs)
+
+    def policy(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean (B, A), log_std (B, A))."""
+        mean = self.action_mean(obs)
+        return mean, self.log_std.expand_as(mean)
 
     def evaluate(self, obs: Obs, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log-probs (B,) of `actions` (B, A) and values (B,)."""
@@ -163,5 +139,5 @@ class GaussianActorCritic(nn.Module):
 
     def sample(self, obs: Obs) -> torch.Tensor:
         """Sampled actions (B, A), unclipped."""
-        mean = self.mean(self._hidden(obs)[0])
+        mean = self.action_mean(obs)
         return mean + torch.randn_like(mean) * self.log_std.exp()

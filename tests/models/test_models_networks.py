@@ -1,11 +1,9 @@
 """Network shape paths and properties: encoder leading dims, causal transformer, heads, VAE, RNN state."""
 
-import copy
-
 import torch
 
 from robokit.models import GMMHead, ObservationEncoder
-from robokit.models.mlp import MLP, PairedMLP
+from robokit.models.mlp import MLP
 from robokit.models.policy_nets import ObsGoalEncoder
 from robokit.models.rnn import RNNTrunk
 from robokit.models.transformer import TransformerTrunk
@@ -63,27 +61,6 @@ def test_rnn_state_carries_between_calls():
     first, state = rnn(x[:, :2])
     rest, _ = rnn(x[:, 2:], state)
     torch.testing.assert_close(torch.cat([first, rest], 1), whole)
-
-
-def test_paired_mlp_is_two_mlps_and_follows_copies_and_conversions():
-    torch.manual_seed(0)
-    paired = PairedMLP(3, [8, 5], activation="relu")
-    x = torch.randn(4, 3)
-    out = paired(x)  # (2, B, H): both members on the shared input
-    assert out.shape == (2, 4, 5)
-    for i in range(2):
-        h = x
-        for weight, bias in zip(paired.weights, paired.biases):
-            h = torch.relu(h @ weight[i] + bias[i])
-        torch.testing.assert_close(out[i], h)
-    separate = paired(torch.stack([x, 2 * x]))  # (2, B, D): one input per member
-    torch.testing.assert_close(separate[0], out[0])
-    assert not torch.allclose(separate[1], out[1])
-    copied = copy.deepcopy(paired)
-    with torch.no_grad():
-        paired.weights[0].add_(1.0)  # the copy has its own parameters
-    torch.testing.assert_close(copied(x), out)
-    assert paired.double()(x.double()).dtype == torch.float64
 
 
 def test_mlp_in_place_relu_gives_the_plain_values_and_gradients():

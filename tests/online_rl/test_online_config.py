@@ -128,3 +128,19 @@ def test_bc_config_exports_a_schema_too():
     schema = get_config_class("bc").json_schema()
     assert schema["properties"]["algo_name"]["const"] == "bc"
     assert conforms(json.loads((CONFIGS / "bc.json").read_text()), schema) == []
+
+
+def test_removed_manual_backward_key_is_an_unknown_key_that_says_what_happened(tmp_path):
+    """`train.manual_backward` (hand-written SAC/TD3 gradients) is gone: an override or a config file that still
+    sets it is a ConfigError naming the key and what to do."""
+    message = r"unknown config key 'train.manual_backward': it was removed \(SAC and TD3 now always compute"
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(config_factory("sac"), ["train.manual_backward=false"])
+    old = json.loads((CONFIGS / "td3.json").read_text())
+    old["train"]["manual_backward"] = True
+    path = tmp_path / "old_td3.json"
+    path.write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+    with pytest.raises(ConfigError, match="did you mean 'train.num_envs'"):  # other typos keep their suggestion
+        apply_overrides(config_factory("sac"), ["train.num_env=2"])

@@ -16,6 +16,8 @@ import torch
 import robokit
 from robokit.algo import RolloutPolicy, algo_factory
 from robokit.config import config_factory
+from robokit.config.online import OnlineConfig
+from robokit.config.registry import REGISTERED_CONFIGS
 from robokit.envs import create_env
 from robokit.errors import CheckpointError
 from robokit.train.divergence import check_finite_weights
@@ -23,7 +25,10 @@ from robokit.utils.device import get_torch_device
 from robokit.utils.normalization import stats_to_numpy, stats_to_tensors
 from robokit.utils.partial_files import is_write_failure, partial_path, remove_stale_partials, write_error
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: online RL checkpoints (sac, td3, ppo, a2c) of earlier formats do not load: format 2 dropped their flat
+#: optimiser state, PPO's paired actor/critic trunks and `train.manual_backward`
+ONLINE_MIN_FORMAT_VERSION = 2
 
 
 def build_checkpoint(algo, config, shape_metadata: dict, env_metadata: dict | None, obs_normalization_stats=None,
@@ -85,6 +90,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(
             f"{path} has checkpoint format {ckpt['format_version']}, newer than this robokit reads "
             f"({FORMAT_VERSION}); upgrade robokit"
+        )
+    algo_name = ckpt.get("algo_name")
+    config_class = REGISTERED_CONFIGS.get(algo_name) if isinstance(algo_name, str) else None
+    if ckpt["format_version"] < ONLINE_MIN_FORMAT_VERSION and config_class and issubclass(config_class, OnlineConfig):
+        raise CheckpointError(
+            f"{path} is a {algo_name} checkpoint of format {ckpt['format_version']} (robokit "
+            f"{ckpt.get('robokit_version', 'unknown')}); online RL checkpoints load from format "
+            f"{ONLINE_MIN_FORMAT_VERSION} on (their networks' and optimisers' layout changed): retrain it, or load it "
+            f"with the robokit version that wrote it"
         )
     return ckpt
 

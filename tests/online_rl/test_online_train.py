@@ -17,6 +17,7 @@ import torch
 from robokit import policy_from_checkpoint
 from robokit.config import apply_overrides, config_factory, load_config
 from robokit.data import check_dataset, list_demos, list_filter_keys, read_episode
+from robokit.errors import CheckpointError
 from robokit.train import online
 from robokit.train.checkpoint import load_checkpoint
 from robokit.utils.normalization import normalize
@@ -206,6 +207,37 @@ def test_run_trained_agent_evaluates_an_online_checkpoint(debug_runs):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["Num_Episodes"] == 2 and summary["Horizon"] == 20
+
+
+def test_checkpoints_and_configs_from_before_the_autograd_only_algorithms_end_scripts_with_one_line(debug_runs,
+                                                                                                     tmp_path):
+    ckpt = torch.load(debug_runs["sac"] / "models" / "last.pth", map_location="cpu", weights_only=True)
+    assert ckpt["format_version"] == 2
+    ckpt["format_version"] = 1  # what robokit wrote before (flat optimiser state, train.manual_backward)
+    old = tmp_path / "old_sac.pth"
+    torch.save(ckpt, old)
+    with pytest.raises(CheckpointError, match="sac checkpoint of format 1 .*online RL checkpoints load from format 2"):
+        load_checkpoint(old)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "run_trained_agent.py"), "--agent", str(old), "--n_rollouts", "1"],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300, check=False)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "retrain" in result.stderr
+    result = train_script("--config", debug_runs["sac"] / "config.json", "--set", f"experiment.ckpt_path={old}",
+                          "--debug", "--no-progress", "--output", tmp_path / "resumed")
+    assert result.returncode == 2 and "format 1" in result.stderr and "Traceback" not in result.stderr
+
+    offline = {**ckpt, "algo_name": "bc"}  # offline checkpoints kept their layout: format 1 still loads
+    torch.save(offline, tmp_path / "bc.pth")
+    assert load_checkpoint(tmp_path / "bc.pth")["algo_name"] == "bc"
+
+    config = json.loads((REPO / "configs" / "sac.json").read_text())
+    config["train"]["manual_backward"] = True
+    (tmp_path / "old_sac.json").write_text(json.dumps(config))
+    result = train_script("--config", tmp_path / "old_sac.json", "--set", "experiment.env=Pendulum-v1", "--debug",
+                          "--no-progress", "--output", tmp_path / "run")
+    assert result.returncode == 2 and "'train.manual_backward': it was removed" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("utd_ratio, num_envs", [(0.5, 1), (2.0, 1), (1.0, 2)])

@@ -136,6 +136,6 @@ def test_bad_json_config_and_missing_checkpoint(tmp_path):
 
 def test_checkpoint_holds_no_pickled_objects(debug_run):
     ckpt = torch.load(debug_run / "models" / "last.pth", weights_only=True)
-    assert ckpt["format_version"] == 1 and ckpt["shape_metadata"]["ac_dim"] == 4
+    assert ckpt["format_version"] == 2 and ckpt["shape_metadata"]["ac_dim"] == 4
     assert ckpt["env_metadata"]["env_name"] == "FetchPush-v4"
     assert ckpt["config"]["algo"]["rnn"]["enabled"] is True

@@ -52,7 +52,7 @@ class ACT(PolicyAlgo):
     @property
     def chunk_spec(self) -> ChunkSpec:
         """Queue `n_action_steps` actions of each chunk, or ensemble every step with `temporal_ensemble_coeff`."""
-        return ChunkSpec(self.algo_config.n_action_steps, self.algo_config.temporal_ensemble_coeff)
+        return ChunkSpec(self.algo_config.action_horizon, self.algo_config.temporal_ensemble_coeff)
 
     # ----- training -----
     def process_batch_for_training(self, batch: dict) -> dict:

@@ -43,9 +43,9 @@ class ACTAlgoConfig(AlgoConfig):
     chunk_size: int = param(
         PAPER_CHUNK_SIZE, "actions predicted per forward pass (k in the paper); the dataset window "
         "train.seq_length follows from it", minimum=1)
-    n_action_steps: int = param(
-        PAPER_CHUNK_SIZE, "actions of each chunk executed before the policy re-plans (queue mode); at most "
-        "chunk_size; must be 1 with temporal_ensemble_coeff", minimum=1)
+    n_action_steps: int | None = param(
+        None, "actions of each chunk executed before the policy re-plans (queue mode), at most chunk_size; null: "
+        "the whole chunk (chunk_size), or 1 with temporal_ensemble_coeff (the only value it allows)", minimum=1)
     temporal_ensemble_coeff: float | None = param(
         None, "temporal ensembling: re-plan every step and execute the average of every chunk's action for the "
         "step, chunk i steps old weighted exp(-m * i), oldest first (the paper: m = 0.01); null: queue mode",
@@ -67,17 +67,17 @@ class ACTAlgoConfig(AlgoConfig):
     dropout: float = param(0.1, "dropout in every transformer layer", minimum=0.0, maximum=1.0)
 
     def check(self) -> None:
-        if self.n_action_steps > self.chunk_size:
+        if self.n_action_steps is not None and self.n_action_steps > self.chunk_size:
             raise ConfigError(
                 f"{self.key_path('n_action_steps')}={self.n_action_steps} is more than "
                 f"{self.key_path('chunk_size')}={self.chunk_size}: a chunk cannot cover more steps than it holds; "
                 f"lower n_action_steps or raise chunk_size"
             )
-        if self.temporal_ensemble_coeff is not None and self.n_action_steps != 1:
+        if self.temporal_ensemble_coeff is not None and self.n_action_steps not in (None, 1):
             raise ConfigError(
                 f"{self.key_path('temporal_ensemble_coeff')}={self.temporal_ensemble_coeff} re-plans every step, "
                 f"but {self.key_path('n_action_steps')}={self.n_action_steps}; set n_action_steps=1 "
-                f"(or temporal_ensemble_coeff=null for queue mode)"
+                f"or null (or temporal_ensemble_coeff=null for queue mode)"
             )
         if self.dim_model % self.n_heads:
             raise ConfigError(
@@ -85,9 +85,21 @@ class ACTAlgoConfig(AlgoConfig):
                 f"{self.key_path('n_heads')}={self.n_heads}; change one of them"
             )
 
+    @property
+    def action_horizon(self) -> int:
+        """Actions executed from each chunk: n_action_steps, or by default chunk_size (1 when ensembling)."""
+        if self.n_action_steps is not None:
+            return self.n_action_steps
+        return 1 if self.temporal_ensemble_coeff is not None else self.chunk_size
+
     def data_window(self) -> dict:
         """The dataset window ACT trains on: the current observation and the next chunk_size actions."""
         return {"frame_stack": 1, "seq_length": self.chunk_size}
+
+    def data_window_sources(self) -> dict:
+        """What each entry of `data_window` follows from, for the message when train.* contradicts it."""
+        return {"frame_stack": "act (one observation per chunk)",
+                "seq_length": f"{self.key_path('chunk_size')}={self.chunk_size}"}
 
 
 # the paper's image encoder: a ResNet-18 trunk whose last feature map (C=512, H/32 x W/32) is the token set

@@ -71,9 +71,7 @@ class ACT(PolicyAlgo):
             K.ACTIONS: actions,
             K.PAD_MASK: mask[:, t : t + k] if mask is not None else None,
         }
-        if self.goal_shapes:
-            selected[K.GOAL_OBS] = {key: batch[K.GOAL_OBS][key] for key in self.goal_shapes}
-        return to_device(selected, self.device)
+        return to_device({**selected, **self._goal_batch(batch)}, self.device)
 
     def _forward_training(self, batch: dict):
         return self.nets["policy"](batch[K.OBS], batch.get(K.GOAL_OBS), batch[K.ACTIONS], batch.get(K.PAD_MASK))
@@ -108,7 +106,7 @@ class ACT(PolicyAlgo):
     # ----- deployment -----
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
         """obs {k: (B, *shape)} -> the chunk (B, chunk_size, A) decoded with z = 0; index 0 is the current step."""
-        assert not self.nets.training, "call set_eval() (RolloutPolicy.start_episode does) before get_action"
+        self._check_eval()
         with torch.no_grad():
             chunk, _, _ = self.nets["policy"](obs_dict, goal_dict)
             return chunk

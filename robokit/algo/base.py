@@ -4,6 +4,7 @@ Subclasses build networks into `self.nets` in `_create_networks`; `_create_optim
 network named in `algo.optim_params` (e.g. "policy", "critic") an optimiser and a per-epoch LR schedule.
 """
 
+import contextlib
 import dataclasses
 from collections import OrderedDict
 from typing import Mapping
@@ -12,7 +13,8 @@ import torch
 from torch import nn
 
 from robokit.algo.chunking import ChunkSpec  # noqa: F401  (the type of PolicyAlgo.chunk_spec)
-from robokit.algo.lr_schedule import make_lr_scheduler
+from robokit.algo.ema import EMA
+from robokit.algo.lr_schedule import make_lr_scheduler, make_step_lr_scheduler
 from robokit.errors import TrainingDivergedError
 from robokit.models.policy_nets import ObsGoalEncoder
 from robokit.utils import batch_keys as K
@@ -59,6 +61,8 @@ class Algo:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.lr_schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
         self._create_optimizers()
+        self.emas: dict[str, EMA] = {}  # network name -> EMA of its weights (algo.ema), updated per step
+        self._create_emas()
 
     # ----- construction -----
     def _modalities_by_key(self) -> dict[str, str]:
@@ -99,7 +103,37 @@ class Algo:
             if name not in self.nets:
                 continue
             self.optimizers[name] = make_optimizer(self.nets[name].parameters(), params)
-            self.lr_schedulers[name] = make_lr_scheduler(self.optimizers[name], params.learning_rate, num_epochs)
+            if getattr(params.learning_rate, "step_every_batch", False):  # stepped by apply_gradients
+                self.lr_schedulers[name] = make_step_lr_scheduler(self.optimizers[name], params.learning_rate,
+                                                                  self.run_length)
+                self._lr_every_step = getattr(self, "_lr_every_step", set()) | {name}
+            else:
+                self.lr_schedulers[name] = make_lr_scheduler(self.optimizers[name], params.learning_rate, num_epochs)
+
+    def _create_emas(self) -> None:
+        """An EMA of the weights of every optimised network when `algo.ema.enabled` (robokit.algo.ema)."""
+        cfg = getattr(self.algo_config, "ema", None)
+        if cfg is None or not getattr(cfg, "enabled", False):
+            return
+        for name in self.optimizers:
+            self.emas[name] = EMA(self.nets[name], power=cfg.power, inv_gamma=cfg.inv_gamma, min_value=cfg.min_value,
+                                  max_value=cfg.max_value, update_after_step=cfg.update_after_step)
+
+    def set_steps_per_epoch(self, steps: int) -> None:
+        """Tell the algorithm the training loop's gradient steps per epoch: the length of the run for the
+        learning-rate schedules that step every batch (`learning_rate.step_every_batch`)."""
+        self._steps_per_epoch = int(steps)
+
+    def run_length(self) -> tuple[int, int]:
+        """(gradient steps per epoch, gradient steps of the whole run): `set_steps_per_epoch`, or else
+        `experiment.epoch_every_n_steps`, times `train.num_epochs`."""
+        steps = getattr(self, "_steps_per_epoch", None)
+        if steps is None:
+            steps = getattr(getattr(self.global_config, "experiment", None), "epoch_every_n_steps", None)
+        if not steps:
+            raise RuntimeError("a learning-rate schedule with step_every_batch needs the run's length: set "
+                               "experiment.epoch_every_n_steps or call algo.set_steps_per_epoch(n) before training")
+        return int(steps), int(steps) * int(self.global_config.train.num_epochs)
 
     # ----- training -----
     def process_batch_for_training(self, batch: dict) -> dict:
@@ -129,9 +163,19 @@ class Algo:
         self.log_diagnostics = enabled
 
     def on_epoch_end(self, epoch: int) -> None:
-        """Step the learning-rate schedules."""
-        for scheduler in self.lr_schedulers.values():
-            scheduler.step()
+        """Step the per-epoch learning-rate schedules (those with step_every_batch step in apply_gradients)."""
+        every_step = getattr(self, "_lr_every_step", ())
+        for name, scheduler in self.lr_schedulers.items():
+            if name not in every_step:
+                scheduler.step()
+
+    def _after_optimizer_step(self, net_name: str) -> None:
+        """What follows every optimiser step of `net_name`: its per-step LR schedule and its EMA."""
+        if net_name in getattr(self, "_lr_every_step", ()):
+            self.lr_schedulers[net_name].step()
+        ema = self.emas.get(net_name)
+        if ema is not None:
+            ema.update(self.nets[net_name])
 
     def backprop(self, net_name: str, loss: torch.Tensor, retain_graph: bool = False,
                  max_grad_norm: float | None = None) -> torch.Tensor | None:
@@ -168,6 +212,7 @@ class Algo:
         if grad_norm is not None and not torch.isfinite(grad_norm):  # clipping cannot rescue it: inf * 0 is nan
             raise TrainingDivergedError(f"the gradient of {net_name} has norm {float(grad_norm)}")
         optimizer.step()
+        self._after_optimizer_step(net_name)
         return grad_norm
 
     def set_train(self) -> None:
@@ -194,6 +239,31 @@ class Algo:
             "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
             "lr_schedulers": {k: v.state_dict() for k, v in self.lr_schedulers.items()},
         }
+
+    def ema_state(self) -> dict | None:
+        """{network name: EMA state} when `algo.ema` is on, else None (saved in checkpoints as "ema")."""
+        return {name: ema.state_dict() for name, ema in self.emas.items()} or None
+
+    def load_ema_state(self, state: dict | None) -> None:
+        for name, ema_state in (state or {}).items():
+            if name not in self.emas:
+                raise KeyError(f"the checkpoint has an EMA of {name!r} but this algorithm averages "
+                               f"{sorted(self.emas) or 'no network (algo.ema.enabled is false)'}")
+            self.emas[name].load_state_dict(ema_state)
+
+    @contextlib.contextmanager
+    def ema_weights(self):
+        """Within the block the averaged networks hold their EMA weights (evaluation rollouts, validation);
+        their training weights come back afterwards. Without EMA it does nothing."""
+        with contextlib.ExitStack() as stack:
+            for name, ema in self.emas.items():
+                stack.enter_context(ema.applied(self.nets[name]))
+            yield self
+
+    def use_ema_weights(self) -> None:
+        """Load the EMA weights into the networks for good (deployment: `policy_from_checkpoint`)."""
+        for name, ema in self.emas.items():
+            ema.copy_to(self.nets[name])
 
     def load_optimizer_state(self, state: dict) -> None:
         for k, v in state.get("optimizers", {}).items():

@@ -5,6 +5,7 @@ The parts keep their own networks, optimisers and losses. The composite exposes 
 and LR schedules are flattened as "<part>/<name>", and training info / logs are nested / prefixed by part.
 """
 
+import contextlib
 import textwrap
 
 import torch
@@ -31,6 +32,33 @@ class ComposedAlgo(Algo):
                            for key, opt in part.optimizers.items()}
         self.lr_schedulers = {f"{name}/{key}": sched for name, part in self.parts.items()
                               for key, sched in part.lr_schedulers.items()}
+        self.emas = {}  # each part averages its own networks (algo.<part>.ema)
+        ema = getattr(self.algo_config, "ema", None)
+        if ema is not None and getattr(ema, "enabled", False):
+            from robokit.errors import ConfigError  # noqa: PLC0415
+
+            raise ConfigError(f"{ema.key_path('enabled')}: {type(self).__name__} is made of parts that average "
+                              f"their own weights; enable algo.<part>.ema instead (parts: {', '.join(self.parts)})")
+
+    # ----- EMA: each part's own -----
+    def ema_state(self) -> dict | None:
+        state = {name: part.ema_state() for name, part in self.parts.items()}
+        return {name: s for name, s in state.items() if s} or None
+
+    def load_ema_state(self, state: dict | None) -> None:
+        for name, part_state in (state or {}).items():
+            self.parts[name].load_ema_state(part_state)
+
+    @contextlib.contextmanager
+    def ema_weights(self):
+        with contextlib.ExitStack() as stack:
+            for part in self.parts.values():
+                stack.enter_context(part.ema_weights())
+            yield self
+
+    def use_ema_weights(self) -> None:
+        for part in self.parts.values():
+            part.use_ema_weights()
 
     def _create_networks(self) -> None:  # the parts build their own
         raise NotImplementedError

@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
+from robokit.config.ema_config import EMAConfig
 from robokit.config.experiment import ExperimentConfig
 from robokit.config.observation import MODALITIES, OBS_GROUPS, ObservationConfig
 from robokit.config.registry import register_config
@@ -31,7 +32,9 @@ from robokit.errors import ConfigError
 
 
 class AlgoConfig(Section):
-    """Base of every algorithm's `algo` section (empty: each algorithm declares its own fields)."""
+    """Base of every algorithm's `algo` section: each algorithm declares its own fields; all share `ema`."""
+
+    ema: EMAConfig = param(EMAConfig(), "exponential moving average of the weights (evaluation and deployment)")
 
 
 class MetaConfig(Section):
@@ -130,11 +133,40 @@ class BaseConfig(Section):
 
     def check(self) -> None:
         """Cross-section checks; algorithm configs extend this (calling `super().check()`)."""
+        self.apply_data_window()
         if self.use_goals and self.train.goal_mode is None:
             raise ConfigError(
                 "observation.modalities.goal lists goal keys but train.goal_mode is null, so no "
                 'goals would be loaded; set train.goal_mode="last" or empty the goal lists'
             )
+
+    def apply_data_window(self) -> None:
+        """Make `train.frame_stack` / `train.seq_length` follow the algorithm's data window.
+
+        An algo section may define `data_window() -> {"frame_stack": To, "seq_length": Tp}` (the observation
+        and prediction horizons its samples need), and `data_window_sources() -> {train key: "algo key=value"}`
+        for the messages. A train key left at its default takes the window's value; one set explicitly to
+        another value is a ConfigError naming both keys.
+        """
+        data_window = getattr(self.algo, "data_window", None)
+        if not callable(data_window):
+            return
+        window = data_window()
+        for key, value in window.items():
+            if key not in ("frame_stack", "seq_length"):
+                raise ConfigError(f"{type(self.algo).__name__}.data_window() returned an unknown key {key!r}; "
+                                  "expected frame_stack and seq_length")
+            current = getattr(self.train, key)
+            if not self.train.is_explicit(key):
+                self.train.fill_default(key, value)
+            elif current != value:
+                sources = getattr(self.algo, "data_window_sources", None)
+                source = (sources() if callable(sources) else {}).get(key, self.algo.key_path())
+                train_key = self.train.key_path(key)
+                raise ConfigError(
+                    f"{train_key}={current} contradicts {source}, which needs {train_key}={value}; remove "
+                    f"{train_key} from the config (it follows the algorithm) or set it to {value}"
+                )
 
     # ----------------------------------------------------------------- observation helpers
 

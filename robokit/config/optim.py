@@ -22,12 +22,40 @@ class LearningRateConfig(Section):
     warmup_epochs: int = param(
         0, "epochs of linear warm-up up to the initial rate, before the schedule (robokit addition)", minimum=0
     )
+    step_every_batch: bool = param(
+        False,
+        "step the schedule after every gradient step instead of every epoch (robomimic v0.5); cosine then "
+        "follows diffusers' get_cosine_schedule_with_warmup over the whole run (to 0), linear anneals to "
+        "initial*decay_factor over the run, multistep decays at the scheduled epochs' first steps",
+    )
+    warmup_steps: int = param(
+        0, "with step_every_batch: gradient steps of linear warm-up from 0 to the initial rate", minimum=0
+    )
+    num_cycles: float = param(
+        0.5, "with step_every_batch and cosine: cosine cycles over the run after warm-up (0.5: one decay to 0)",
+        minimum=0.0,
+    )
 
     def check(self) -> None:
         schedule = self.epoch_schedule
         if any(e < 0 for e in schedule) or schedule != sorted(set(schedule)):
             raise ConfigError(
                 f"{self.key_path('epoch_schedule')} must be increasing epoch numbers >= 0, got {schedule}"
+            )
+        if self.warmup_steps and not self.step_every_batch:
+            raise ConfigError(
+                f"{self.key_path('warmup_steps')}={self.warmup_steps} needs {self.key_path('step_every_batch')}=true "
+                f"(the schedule steps per gradient step); or warm up by epochs with {self.key_path('warmup_epochs')}"
+            )
+        if self.warmup_epochs and self.step_every_batch:
+            raise ConfigError(
+                f"{self.key_path('warmup_epochs')} counts epochs but {self.key_path('step_every_batch')} is true; "
+                f"use {self.key_path('warmup_steps')} instead"
+            )
+        if self.step_every_batch and self.scheduler_type in ("linear", "cosine") and schedule:
+            raise ConfigError(
+                f"{self.key_path('scheduler_type')}={self.scheduler_type} with {self.key_path('step_every_batch')}"
+                f"=true spans the whole run; empty {self.key_path('epoch_schedule')} (got {schedule})"
             )
         if self.scheduler_type in ("linear", "cosine") and len(schedule) > 1:
             raise ConfigError(

@@ -71,6 +71,7 @@ class Section:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         dataclass(cls, kw_only=True)
+        _record_explicit_assignments_after_init(cls)
         hints = get_type_hints(cls)
         specs = {}
         for f in fields(cls):
@@ -93,6 +94,22 @@ class Section:
         object.__setattr__(self, name, self._checked(spec, value))
         if spec.section_type is not None:
             value._set_path(self.key_path(name))
+        explicit = self.__dict__.get("_explicit")
+        if explicit is not None:  # set by a user (a file, an override, code), not by the class defaults
+            explicit.add(name)
+
+    def is_explicit(self, name: str) -> bool:
+        """Whether field `name` was set after construction (loaded from a file, overridden, assigned), as
+        opposed to holding the config class's default; values filled in by `fill_default` do not count."""
+        return name in self.__dict__.get("_explicit", ())
+
+    def fill_default(self, name: str, value: Any) -> None:
+        """Set field `name` as the config itself would (e.g. from the algorithm's data window): checked like any
+        assignment, but still counted as a default by `is_explicit`."""
+        was_explicit = self.is_explicit(name)
+        setattr(self, name, value)
+        if not was_explicit:
+            self.__dict__["_explicit"].discard(name)
 
     def key_path(self, name: str = "") -> str:
         """Full dotted key of a field of this section (or of the section itself)."""
@@ -196,6 +213,19 @@ class Section:
         for _, child in self._children():
             child.check_all()
         self.check()
+
+
+def _record_explicit_assignments_after_init(cls: type) -> None:
+    """Wrap the dataclass __init__ of `cls` so that assignments made after construction are recorded."""
+    init = cls.__init__
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        object.__setattr__(self, "_explicit", None)  # the defaults (and constructor arguments) are not recorded
+        init(self, *args, **kwargs)
+        object.__setattr__(self, "_explicit", set())
+
+    __init__.__doc__, __init__.__wrapped__ = init.__doc__, init
+    cls.__init__ = __init__
 
 
 def iter_params(section: Section) -> Iterator[ParamInfo]:

@@ -3,7 +3,8 @@
 Layout:
     format_version, algo_name, config (plain dict), shape_metadata {all_shapes, ac_dim, all_obs_keys},
     env_metadata (the dataset's env_args), obs_normalization_stats, action_normalization_stats
-    ({key: {"offset", "scale"}} tensors, or None), model (network state dict), optimizer_state,
+    ({key: {"offset", "scale"}} tensors, or None), model (network state dict), optimizer_state, ema (the EMA
+    weights when algo.ema is on, else None),
     train_state {epoch, step, best_valid_loss, best_success_rate, best_return}.
 Files are written to a hidden partial file and renamed, so an interrupted save never leaves a broken checkpoint.
 """
@@ -50,6 +51,7 @@ def build_checkpoint(algo, config, shape_metadata: dict, env_metadata: dict | No
         "action_normalization_stats": stats_to_tensors(action_normalization_stats),
         "model": model,
         "optimizer_state": algo.optimizer_state(),
+        "ema": algo.ema_state(),  # {network: {"step", "weights"}} when algo.ema is on, else None
         "train_state": dict(train_state or {}),
     }
 
@@ -128,6 +130,7 @@ def algo_from_checkpoint(ckpt_dict: dict, device=None):
         device=device,
     )
     algo.deserialize(ckpt_dict["model"])
+    algo.load_ema_state(ckpt_dict.get("ema"))
     return algo
 
 
@@ -135,6 +138,7 @@ def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=
     """Load a trained policy: returns `(RolloutPolicy, ckpt_dict)`, the policy in evaluation mode."""
     ckpt_dict = maybe_dict_from_checkpoint(ckpt_path, ckpt_dict)
     algo = algo_from_checkpoint(ckpt_dict, device)
+    algo.use_ema_weights()  # with algo.ema on, the policy acts with the averaged weights
     algo.set_eval()
     policy = RolloutPolicy(
         algo,

@@ -280,6 +280,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     train_batches = batch_stream(train_ds, batch_size, config.train.num_data_workers, config.train.seed)
     valid_batches = batch_stream(valid_ds, batch_size, 0, config.train.seed) if valid_ds is not None else None
     n_train = steps_per_epoch(config.experiment.epoch_every_n_steps, train_ds, batch_size)
+    algo.set_steps_per_epoch(n_train)  # the run's length, for learning rates that step every batch
     save_cfg = config.experiment.save
     state = TrainState()
     last_time_save = time.time()
@@ -300,8 +301,9 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
             if valid_batches is not None:
                 algo.set_eval()
                 n_valid = steps_per_epoch(config.experiment.validation_epoch_every_n_steps, valid_ds, batch_size)
-                valid_log = run_epoch(algo, valid_batches, n_valid, epoch, validate=True, progress=progress,
-                                      precision=config.train.mixed_precision)
+                with algo.ema_weights():  # with algo.ema on, validation and rollouts judge the EMA weights
+                    valid_log = run_epoch(algo, valid_batches, n_valid, epoch, validate=True, progress=progress,
+                                          precision=config.train.mixed_precision)
                 log.scalars("Valid", valid_log, epoch)
                 line += f" | valid {valid_log['Loss']:.4f}"
                 if valid_log["Loss"] < state.best_valid_loss:
@@ -318,7 +320,8 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                         video_path = run_dir / "videos" / (f"epoch_{epoch}.mp4" if i == 0 else
                                                            f"epoch_{epoch}_{env_name}.mp4")
                         video_paths.append(video_path)
-                    stats = evaluate(policy, envs, config, epoch, video_path, progress)
+                    with algo.ema_weights():
+                        stats = evaluate(policy, envs, config, epoch, video_path, progress)
                     log.scalars(f"Rollout/{env_name}", {k: v for k, v in stats.items() if k != "episodes"}, epoch)
                     if i > 0:  # additional envs are logged; the best checkpoints follow the dataset's env
                         line += f" | {env_name} success {stats['Success_Rate']:.2f}"

@@ -51,7 +51,7 @@ def test_nested_unknown_key_has_full_path():
 
 
 def test_unknown_key_without_close_match_lists_valid_keys():
-    with pytest.raises(ConfigError, match=r"unknown config key 'algo\.zzz'; valid keys under 'algo': optim_params"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'algo\.zzz'; valid keys under 'algo': ema, optim_params"):
         load_bc({"algo": {"zzz": 1}})
 
 

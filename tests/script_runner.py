@@ -15,3 +15,13 @@ def run_script(name, *args, cwd=None, check: bool = False, timeout: int = 600) -
     if check and result.returncode != 0:
         raise AssertionError(f"{name} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments, code: int = 2) -> str:
+    """The script failed with `code` and printed exactly one line on stderr holding every fragment; returns it."""
+    assert result.returncode == code, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]

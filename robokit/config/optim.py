@@ -37,6 +37,9 @@ class LearningRateConfig(Section):
     )
 
     def check(self) -> None:
+        if self.initial == 0:
+            raise ConfigError(f"{self.key_path('initial')} is 0: that network would never learn; "
+                              "fix: set a positive learning rate, e.g. 1e-4")
         schedule = self.epoch_schedule
         if any(e < 0 for e in schedule) or schedule != sorted(set(schedule)):
             raise ConfigError(

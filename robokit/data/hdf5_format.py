@@ -17,6 +17,7 @@ read-only except `DatasetWriter` (which writes a new file) and `split_train_val`
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -27,6 +28,8 @@ import h5py
 import numpy as np
 
 from robokit.errors import ConfigError, DatasetError
+from robokit.utils.partial_files import (NEARLY_FULL, free_bytes, is_write_failure, partial_path, remove_stale_partials,
+                                         write_error)
 
 _DEMO_RE = re.compile(r"^demo_(\d+)$")
 _NUMERIC_KINDS = "biuf"  # bool, signed int, unsigned int, float
@@ -219,11 +222,15 @@ def obs_shapes(path_or_file, obs_keys=None) -> dict[str, tuple]:
 # writing
 
 
+DATASET_ELSEWHERE = "another output path"
+
+
 class DatasetWriter:
     """Write a dataset in the robomimic layout, atomically.
 
-    Data goes to `<path>.tmp-<pid>` in the same folder and is renamed to `path` on a successful `close()`;
-    leaving a `with` block by an exception deletes the temporary file, so `path` never holds half a file.
+    Data goes to a hidden partial file in the same folder (`robokit.utils.partial_files`) and is renamed to `path`
+    on a successful `close()`; leaving a `with` block by an exception deletes it, so `path` never holds half a
+    file. Partial files of killed writers in the folder are removed; a full disk is one OutputWriteError line.
 
         with DatasetWriter("d.hdf5", env_args={"env_name": "Reach", "type": 4, "env_kwargs": {}}) as w:
             w.add_episode(obs={"pos": pos}, actions=act, rewards=rew, dones=done, next_obs={"pos": npos})
@@ -237,11 +244,17 @@ class DatasetWriter:
         except TypeError as exc:
             raise DatasetError(f"env_args must be JSON-serialisable: {exc}") from None
         self.compression = compression
-        self.tmp_path = f"{self.path}.tmp-{os.getpid()}"
+        self.tmp_path = os.fspath(partial_path(self.path))
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
             raise DatasetError(f"{self.path}: folder {folder} does not exist; fix: create it first")
-        self._file = h5py.File(self.tmp_path, "w")
+        remove_stale_partials(folder)  # what a killed writer left
+        try:
+            self._file = h5py.File(self.tmp_path, "w")
+        except OSError as exc:
+            if is_write_failure(exc, folder):
+                raise write_error(self.path, exc, DATASET_ELSEWHERE) from None
+            raise
         self._data = self._file.create_group("data")
         self._demos: list[str] = []
         self._total = 0
@@ -253,8 +266,10 @@ class DatasetWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
-        else:
-            self.abort()
+            return
+        self.abort()
+        if isinstance(exc, OSError) and is_write_failure(exc, os.path.dirname(os.path.abspath(self.path))):
+            raise write_error(self.path, exc, DATASET_ELSEWHERE) from None
 
     @property
     def demo_names(self) -> list[str]:
@@ -298,6 +313,7 @@ class DatasetWriter:
             if arr.dtype.kind not in _NUMERIC_KINDS:
                 raise DatasetError(f"add_episode: {name} has non-numeric dtype {arr.dtype}")
 
+        self._check_room(sum(arr.nbytes for arr in arrays.values()))
         name = f"demo_{len(self._demos)}"
         grp = self._data.create_group(name)
         grp.attrs["num_samples"] = T
@@ -308,6 +324,14 @@ class DatasetWriter:
         self._demos.append(name)
         self._total += T
         return name
+
+    def _check_room(self, nbytes: int) -> None:
+        """Refuse an episode the disk has no room for (with a margin), before HDF5 buffers it: HDF5 reports a
+        full disk only when it flushes, too late to recover the file."""
+        folder = os.path.dirname(os.path.abspath(self.tmp_path))
+        if 0 <= free_bytes(folder) < 2 * nbytes + NEARLY_FULL:
+            full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path)
+            raise write_error(self.path, full, DATASET_ELSEWHERE)
 
     def _write_array(self, grp: h5py.Group, key: str, arr: np.ndarray) -> None:
         kwargs = {}
@@ -330,11 +354,17 @@ class DatasetWriter:
         """Write the `data` attributes, close the file and rename it to `path`."""
         if self._file is None:
             return
-        self._data.attrs["total"] = self._total
-        self._data.attrs["env_args"] = self._env_args_json
-        self._file.close()
-        self._file = None
-        os.replace(self.tmp_path, self.path)
+        try:
+            self._data.attrs["total"] = self._total
+            self._data.attrs["env_args"] = self._env_args_json
+            self._file.close()
+            self._file = None
+            os.replace(self.tmp_path, self.path)
+        except OSError as exc:
+            self.abort()
+            if is_write_failure(exc, os.path.dirname(os.path.abspath(self.path))):
+                raise write_error(self.path, exc, DATASET_ELSEWHERE) from None
+            raise
 
     def abort(self) -> None:
         """Close and delete the temporary file; `path` is left as it was."""

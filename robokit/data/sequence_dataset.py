@@ -29,6 +29,10 @@ ACTION_NORMALIZATIONS = (None, "min_max", "gaussian")
 GOAL_MODES = (None, "last")
 
 
+#: fractions of padded action steps (seq_length past an episode's end) that warn, and that are refused
+PADDED_WARN, PADDED_MAX = 0.5, 0.9
+
+
 class SequenceDataset(Dataset):
     """Samples windows of obs/actions from an HDF5 dataset; `get_batch` returns the layout of `batch_keys`.
 
@@ -133,6 +137,22 @@ class SequenceDataset(Dataset):
         if n_short:
             print(colored(f"warning: {n_short} demo(s) of {self.hdf5_path} are shorter than one unpadded window "
                           "and give no samples", "yellow"), file=sys.stderr)
+        self._check_padding(lengths)
+
+    def _check_padding(self, lengths: np.ndarray) -> None:
+        """Warn when more than PADDED_WARN of the sampled action steps are padding past an episode's end, and
+        refuse above PADDED_MAX: such windows train on copies of the last step."""
+        if self.seq_length == 1 or not self.pad_seq_length:
+            return
+        padded = np.maximum(self._sample_t + self.seq_length - lengths[self._sample_ep], 0)  # (N,) steps past the end
+        fraction = float(padded.sum()) / (len(padded) * self.seq_length)
+        what = (f"{fraction:.0%} of the sampled action steps of {self.hdf5_path} are padding past an episode's end "
+                f"(seq_length={self.seq_length}, demos of {int(lengths.min())}-{int(lengths.max())} steps)")
+        if fraction > PADDED_MAX:
+            raise DatasetError(f"{what}; fix: lower train.seq_length (or the algorithm's prediction horizon) to "
+                               f"about the demo length, at most {PADDED_MAX:.0%} padding is accepted")
+        if fraction > PADDED_WARN:
+            print(colored(f"warning: {what}", "yellow"), file=sys.stderr)
 
     def _describe_keys(self, specs) -> None:
         """Flat key -> (per-step shape, stored dtype, cached?) for every array a batch needs."""

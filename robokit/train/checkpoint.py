@@ -10,6 +10,7 @@ Files are written to a hidden partial file and renamed, so an interrupted save n
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -20,9 +21,9 @@ from robokit.config import config_factory
 from robokit.config.online import OnlineConfig
 from robokit.config.registry import REGISTERED_CONFIGS
 from robokit.envs import create_env
-from robokit.errors import CheckpointError
+from robokit.errors import CheckpointError, ConfigError
 from robokit.train.divergence import check_finite_weights
-from robokit.utils.device import get_torch_device
+from robokit.utils.device import resolve_device
 from robokit.utils.normalization import stats_to_numpy, stats_to_tensors
 from robokit.utils.partial_files import is_write_failure, partial_path, remove_stale_partials, write_error
 
@@ -72,7 +73,7 @@ def save_checkpoint(ckpt: dict, path: str | os.PathLike) -> None:
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if is_write_failure(exc):
+        if is_write_failure(exc, path.parent):
             raise write_error(path, exc) from None
         raise
 
@@ -83,9 +84,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's warnings about a foreign pickle: the error below says it once
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt / non-torch files
-        raise CheckpointError(f"{path} is not a readable robokit checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{path} {_unreadable_reason(exc)}; fix: pass a .pth file that robokit's train.py "
+                              "wrote (e.g. <run>/models/last.pth)") from None
     if not isinstance(ckpt, dict) or "format_version" not in ckpt:
         raise CheckpointError(f"{path} is not a robokit checkpoint (no format_version)")
     if ckpt["format_version"] > FORMAT_VERSION:
@@ -105,6 +109,65 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return ckpt
 
 
+def _unreadable_reason(exc: Exception) -> str:
+    """Why torch.load failed, in a few words: never torch's advice to load with weights_only=False, which
+    would run whatever code the file carries."""
+    text = str(exc)
+    if "Weights only load failed" in text or "weights_only" in text:
+        return "holds pickled Python objects, which robokit never loads (they could run code)"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"is not a readable robokit checkpoint ({first[:160]})"
+
+
+REQUIRED_ENTRIES = {"algo_name": str, "config": dict, "shape_metadata": dict, "model": dict}
+
+
+def check_checkpoint_entries(ckpt: dict, source: str) -> None:
+    """Raise CheckpointError when `ckpt` lacks an entry a policy is built from, or holds no weights."""
+    problems = [f"no '{key}'" if key not in ckpt else f"'{key}' is a {type(ckpt[key]).__name__}, not a {kind.__name__}"
+                for key, kind in REQUIRED_ENTRIES.items() if not isinstance(ckpt.get(key), kind)]
+    if not problems and not ckpt["model"]:
+        problems.append("no weights (an empty 'model')")
+    if not problems:
+        shapes = ckpt["shape_metadata"]
+        problems = [f"no shape_metadata['{key}']" for key in ("all_shapes", "ac_dim") if key not in shapes]
+    if problems:
+        raise CheckpointError(f"{source} is incomplete: {', '.join(problems)}; fix: load another checkpoint of the "
+                              "run (e.g. models/last.pth) or retrain")
+
+
+def _flat_tensors(tree, prefix: str = "") -> dict:
+    """{dotted name: tensor} of a (nested) state dict."""
+    if isinstance(tree, torch.Tensor):
+        return {prefix: tree}
+    flat = {}
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            flat.update(_flat_tensors(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def load_weights(algo, model: dict, source: str) -> None:
+    """`algo.deserialize(model)` after checking that every tensor the algorithm expects is there with its shape;
+    a mismatch is one CheckpointError line naming the tensors."""
+    expected, given = _flat_tensors(algo.serialize()), _flat_tensors(model)
+    problems = [f"tensor {name} has shape {tuple(given[name].shape)}, expected {tuple(t.shape)}"
+                for name, t in expected.items() if name in given and given[name].shape != t.shape]
+    missing = [name for name in expected if name not in given]
+    unexpected = [name for name in given if name not in expected]
+    if missing:
+        problems.append(f"missing {len(missing)} tensor(s) ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensor(s) ({', '.join(unexpected[:3])}"
+                        f"{', ...' if len(unexpected) > 3 else ''})")
+    if problems:
+        more = f" (+{len(problems) - 2} more)" if len(problems) > 2 else ""
+        raise CheckpointError(f"{source}: its weights do not fit the {type(algo).__name__} network its config builds: "
+                              f"{'; '.join(problems[:2])}{more}; fix: the file is damaged or was edited: load another "
+                              "checkpoint of the run or retrain")
+    algo.deserialize(model)
+
+
 def maybe_dict_from_checkpoint(ckpt_path=None, ckpt_dict=None) -> dict:
     if ckpt_dict is not None:
         return ckpt_dict
@@ -113,23 +176,33 @@ def maybe_dict_from_checkpoint(ckpt_path=None, ckpt_dict=None) -> dict:
     return load_checkpoint(ckpt_path)
 
 
-def config_from_checkpoint(ckpt_dict: dict):
-    return config_factory(ckpt_dict["algo_name"], dic=ckpt_dict["config"])
+def config_from_checkpoint(ckpt_dict: dict, source: str = "the checkpoint"):
+    """The run's config; one that no longer loads is a CheckpointError naming `source`."""
+    try:
+        return config_factory(ckpt_dict["algo_name"], dic=ckpt_dict["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{source}: its config does not load ({exc}); fix: load it with the robokit version "
+                              f"that wrote it ({ckpt_dict.get('robokit_version', 'unknown')}) or retrain") from None
 
 
-def algo_from_checkpoint(ckpt_dict: dict, device=None):
-    """Rebuild the Algo with its weights (and optimiser state, for resuming)."""
-    config = config_from_checkpoint(ckpt_dict)
-    device = torch.device(device) if device is not None else get_torch_device(config.train.cuda)
+def algo_from_checkpoint(ckpt_dict: dict, device=None, source: str = "the checkpoint"):
+    """Rebuild the Algo with its weights; an incomplete or mismatched checkpoint is a CheckpointError naming `source`."""
+    check_checkpoint_entries(ckpt_dict, source)
+    config = config_from_checkpoint(ckpt_dict, source)
+    device = resolve_device(device, config.train.cuda)
     shapes = ckpt_dict["shape_metadata"]
-    algo = algo_factory(
-        ckpt_dict["algo_name"],
-        config,
-        obs_key_shapes={k: tuple(v) for k, v in shapes["all_shapes"].items()},
-        ac_dim=shapes["ac_dim"],
-        device=device,
-    )
-    algo.deserialize(ckpt_dict["model"])
+    try:
+        algo = algo_factory(
+            ckpt_dict["algo_name"],
+            config,
+            obs_key_shapes={k: tuple(v) for k, v in shapes["all_shapes"].items()},
+            ac_dim=shapes["ac_dim"],
+            device=device,
+        )
+    except (KeyError, TypeError, ValueError) as exc:  # shapes that cannot build the networks
+        raise CheckpointError(f"{source}: its shape_metadata cannot build the networks ({exc}); fix: load another "
+                              "checkpoint of the run or retrain") from None
+    load_weights(algo, ckpt_dict["model"], source)
     algo.load_ema_state(ckpt_dict.get("ema"))
     return algo
 
@@ -137,7 +210,7 @@ def algo_from_checkpoint(ckpt_dict: dict, device=None):
 def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=False):
     """Load a trained policy: returns `(RolloutPolicy, ckpt_dict)`, the policy in evaluation mode."""
     ckpt_dict = maybe_dict_from_checkpoint(ckpt_path, ckpt_dict)
-    algo = algo_from_checkpoint(ckpt_dict, device)
+    algo = algo_from_checkpoint(ckpt_dict, device, source=str(ckpt_path) if ckpt_path is not None else "the checkpoint")
     algo.use_ema_weights()  # with algo.ema on, the policy acts with the averaged weights
     algo.set_eval()
     policy = RolloutPolicy(

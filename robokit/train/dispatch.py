@@ -4,6 +4,7 @@ from pathlib import Path
 
 from robokit.config.online import OnlineConfig
 from robokit.errors import ConfigError
+from robokit.utils.partial_files import is_write_failure, write_error
 
 
 def is_online(config) -> bool:
@@ -16,8 +17,18 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     """Train `config`'s algorithm and return the run folder.
 
     Online algorithms need `experiment.env` and take no dataset; offline ones run `robokit.train.offline.train`
-    unchanged (they may still name an env for evaluation rollouts).
+    unchanged (they may still name an env for evaluation rollouts). A full disk, or a folder that cannot be
+    written, while the run writes its files is an OutputWriteError naming the path and the free space.
     """
+    try:
+        return _train(config, dataset_path, output_dir, device, debug, progress)
+    except OSError as exc:  # a full disk or read-only folder while writing logs, videos or config: one line
+        if is_write_failure(exc, output_dir or config.train.output_dir):
+            raise write_error(exc.filename or output_dir or config.train.output_dir, exc) from None
+        raise
+
+
+def _train(config, dataset_path, output_dir, device, debug: bool, progress: bool) -> Path:
     if is_online(config):
         if dataset_path:
             raise ConfigError(f"{config.algo_name} learns online in experiment.env and takes no dataset; "

@@ -1,5 +1,6 @@
 """Run logging: a text log, TensorBoard scalars (tensorboardX) and terminal lines that keep tqdm bars intact."""
 
+import contextlib
 from pathlib import Path
 
 from tqdm import tqdm
@@ -19,8 +20,9 @@ class RunLogger:
 
             self._tb = SummaryWriter(str(self.log_dir / "tb"), flush_secs=10)
 
-    def print(self, message: str) -> None:
-        if not self.quiet:
+    def print(self, message: str, terminal: bool = True) -> None:
+        """Write `message` to log.txt and (unless `quiet`, or `terminal` is False) to the terminal."""
+        if terminal and not self.quiet:
             tqdm.write(message)
         if self._txt is not None:
             self._txt.write(message + "\n")
@@ -34,7 +36,10 @@ class RunLogger:
             self._tb.add_scalar(f"{prefix}/{name}", value, step)
 
     def close(self) -> None:
-        if self._tb is not None:
-            self._tb.close()
-        if self._txt is not None:
-            self._txt.close()
+        """Flush and close; a failing flush (a full disk) is left to the error the run already reports."""
+        with contextlib.suppress(OSError):
+            if self._tb is not None:
+                self._tb.close()
+        with contextlib.suppress(OSError):
+            if self._txt is not None:
+                self._txt.close()

@@ -8,6 +8,7 @@ A run then writes `<output_dir>/<experiment.name>/<timestamp>/` with
     videos/*.mp4       rollout videos
 """
 
+import json
 import math
 import time
 from collections import defaultdict
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from robokit.algo import RolloutPolicy, algo_factory
 from robokit.algo.registry import algo_class_for_config
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
+from robokit.data.hdf5_format import obs_specs
 from robokit.envs import create_envs
 from robokit.errors import ConfigError, DatasetError, TrainingDivergedError
 from robokit.models.obs_encoder import check_observation_encoders
@@ -30,7 +32,8 @@ from robokit.train.divergence import diverged_error
 from robokit.train.logger import RunLogger
 from robokit.train.precision import gradient_step_precision, set_flush_denormals
 from robokit.train.rollouts import rollout_with_stats
-from robokit.utils.device import get_torch_device
+from robokit.utils.device import resolve_device
+from robokit.utils.partial_files import remove_stale_partials
 from robokit.utils.tensors import map_structure
 
 
@@ -216,8 +219,21 @@ def close_envs(envs: dict[str, list]) -> None:
 
 
 # ----- the run -----
+def check_output_dir(config, output_dir=None) -> None:
+    """Refuse an output folder that cannot hold run folders (an existing file on its path), before any work."""
+    path = Path(output_dir or config.train.output_dir)
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            flag = "--output" if output_dir else "train.output_dir"
+            raise ConfigError(f"{flag} {path}: {part} is a file, not a folder; fix: choose a folder for the runs")
+
+
 def create_run_dir(config, output_dir=None) -> Path:
+    """A new `<output_dir>/<experiment.name>/<timestamp>/` with logs/, models/ and videos/; partial checkpoint
+    files that killed runs of the experiment left behind are removed first."""
     base = Path(output_dir or config.train.output_dir) / config.experiment.name
+    for models in base.glob("*/models"):
+        remove_stale_partials(models)
     root = base / datetime.now().strftime("%Y%m%d_%H%M%S_%f")
     for sub in ("logs", "models", "videos"):
         (root / sub).mkdir(parents=True, exist_ok=False)
@@ -232,12 +248,21 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     algo_class_for_config(config)  # impossible algorithm combinations fail before any work
     for obs_section in config.observation_sections():  # unknown encoder / randomizer names and arguments too
         check_observation_encoders(obs_section)
+    device = resolve_device(device, config.train.cuda)  # a bad --device fails before any data is read
+    check_output_dir(config, output_dir)
     dataset_path = dataset_path or config.train.data
     if not dataset_path:
         raise ConfigError("no dataset given: pass --dataset PATH or set train.data")
     dataset_path = str(Path(dataset_path).expanduser())
     config.train.data = dataset_path
     check_dataset(dataset_path, obs_keys=config.all_obs_keys, dataset_keys=config.train.dataset_keys)
+    if not any(config.obs_keys_by_modality("obs").values()):
+        specs = obs_specs(dataset_path)
+        low_dim = [k for k, (_, dtype) in specs.items() if dtype != np.uint8]
+        raise ConfigError(
+            "the config lists no observation keys (observation.modalities.obs is empty); fix: name the dataset's, "
+            f"e.g. --set 'observation.modalities.obs.low_dim={json.dumps(low_dim)}' ({dataset_path} has "
+            f"{', '.join(specs) or 'no observations'})")
     train_ds, valid_ds = load_datasets(config, dataset_path)
     env_args = env_args_for_run(config, train_ds.env_args)
     rollout_cfg = config.experiment.rollout
@@ -246,7 +271,6 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     torch.manual_seed(config.train.seed)
     np.random.seed(config.train.seed)
     set_flush_denormals(config.train.flush_denormals)
-    device = torch.device(device) if device is not None else get_torch_device(config.train.cuda)
     shape_metadata = {
         "all_shapes": {k: list(v) for k, v in train_ds.obs_key_shapes.items()},
         "ac_dim": train_ds.action_dim,
@@ -353,8 +377,8 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
             log.print(line)
             algo.on_epoch_end(epoch)
     except TrainingDivergedError as exc:
-        error = diverged_error(exc, config, exc.where or f"the end of epoch {state.epoch}", saved.get("last"))
-        log.print(f"error: {error}")
+        error = diverged_error(exc, config, algo, exc.where or f"the end of epoch {state.epoch}", saved.get("last"))
+        log.print(f"error: {error}", terminal=False)  # the script prints it once
         raise error from None
     finally:
         log.close()

@@ -48,11 +48,11 @@ from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_che
 from robokit.train.divergence import diverged_error
 from robokit.train.experience import ExperienceWriter
 from robokit.train.logger import RunLogger
-from robokit.train.offline import create_run_dir, env_args_for_run
+from robokit.train.offline import check_output_dir, create_run_dir, env_args_for_run
 from robokit.train.precision import gradient_step_precision, set_flush_denormals
 from robokit.train.rollouts import rollout_with_stats
 from robokit.utils import batch_keys as K
-from robokit.utils.device import get_torch_device
+from robokit.utils.device import resolve_device
 from robokit.utils.tensors import map_structure
 
 
@@ -140,7 +140,7 @@ class OnlineRun:
         torch.manual_seed(train_cfg.seed)
         np.random.seed(train_cfg.seed)
         self.rng = np.random.default_rng(train_cfg.seed)
-        self.device = torch.device(device) if device is not None else get_torch_device(train_cfg.cuda)
+        self.device = resolve_device(device, train_cfg.cuda)
         self.algo = algo_factory(config.algo_name, config, obs_key_shapes=self.obs_shapes, ac_dim=venv.action_dim,
                                  device=self.device)
         self.action_stats = action_scaling_stats(venv.action_space)
@@ -426,8 +426,8 @@ class OnlineRun:
                                f"to {self.experience.path}")
                 self.experience = None
         except TrainingDivergedError as exc:
-            error = diverged_error(exc, self.config, exc.where or f"the end of epoch {self.epoch}", self.last_saved)
-            self.log.print(f"error: {error}")
+            error = diverged_error(exc, self.config, self.algo, exc.where or f"the end of epoch {self.epoch}", self.last_saved)
+            self.log.print(f"error: {error}", terminal=False)  # the script prints it once
             raise error from None
         finally:
             bar.close()
@@ -449,6 +449,8 @@ def train(config, output_dir=None, device=None, debug: bool = False, progress: b
     if debug:
         apply_debug_settings(config)
     check_online_config(config)  # everything about the config fails here, before any environment exists
+    device = resolve_device(device, config.train.cuda)
+    check_output_dir(config, output_dir)
     run = OnlineRun(config, output_dir=output_dir, device=device, progress=progress)
     try:
         return run.run()

@@ -163,7 +163,11 @@ def rollout_with_stats(policy, env, n: int, horizon: int, terminate_on_success: 
         bar.close()
     finally:
         if writer is not None:
-            writer.close()
+            try:
+                writer.close()
+            except OSError:  # e.g. a full disk: no half-written video is left behind
+                Path(video_path).unlink(missing_ok=True)
+                raise
     elapsed = time.perf_counter() - start
     summary = {key: float(np.mean([r[key] for r in results])) for key in ("Return", "Horizon", "Success_Rate")}
     summary.update(

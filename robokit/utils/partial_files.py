@@ -54,37 +54,52 @@ def remove_stale_partials(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def free_space(path: str | os.PathLike) -> str:
-    """Free space on the filesystem holding `path` (or its nearest existing parent), e.g. "12.0 KiB"."""
+#: free bytes below which a filesystem counts as full
+NEARLY_FULL = 2**20
+
+
+def free_bytes(path: str | os.PathLike) -> int:
+    """Free bytes on the filesystem holding `path` (or its nearest existing parent); -1 if unknown."""
     path = Path(path).absolute()
     while not path.exists() and path != path.parent:
         path = path.parent
     try:
-        free = shutil.disk_usage(path).free
+        return shutil.disk_usage(path).free
     except OSError:
+        return -1
+
+
+def free_space(path: str | os.PathLike) -> str:
+    """Free space on the filesystem holding `path`, e.g. "12.0 KiB", or "unknown"."""
+    free = free_bytes(path)
+    if free < 0:
         return "unknown"
     for unit in ("B", "KiB", "MiB", "GiB"):
         if free < 1024 or unit == "GiB":
-            return f"{free:.0f} {unit}" if unit == "B" else f"{free:.1f} {unit}"
+            break
         free /= 1024
-    return f"{free:.1f} TiB"
+    return f"{free:.0f} {unit}" if unit == "B" else f"{free:.1f} {unit}"
 
 
-def is_write_failure(exc: BaseException) -> bool:
-    """An OSError the user can fix (full disk, quota, read-only or forbidden folder), or torch's C++ report
-    of a failed write (a RuntimeError that torch.save raises on a full disk)."""
-    if isinstance(exc, OSError):
-        return exc.errno in WRITE_ERRNOS
-    return isinstance(exc, RuntimeError) and ("file write failed" in str(exc) or "PytorchStreamWriter" in str(exc))
+def is_write_failure(exc: BaseException, folder: str | os.PathLike | None = None) -> bool:
+    """Whether `exc` is a write the user can fix: an OSError of a full disk, a quota, a read-only or forbidden
+    folder; or, with `folder`, any OSError or RuntimeError while that folder's filesystem is (nearly) full
+    (torch.save reports a full disk as a RuntimeError, a video encoder as a broken pipe)."""
+    if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+        return True
+    return folder is not None and isinstance(exc, (OSError, RuntimeError)) and free_bytes(folder) < NEARLY_FULL
 
 
-def write_error(path: str | os.PathLike, exc: BaseException) -> OutputWriteError:
-    """The one-line error for a failed write of `path`: what failed, the free space, and the fix."""
+def write_error(path: str | os.PathLike, exc: BaseException,
+                elsewhere: str = "--output / train.output_dir") -> OutputWriteError:
+    """The one-line error for a failed write of `path`: what failed, the free space, and the fix (`elsewhere`:
+    how to write to another place)."""
     if isinstance(exc, OSError) and exc.errno is not None:
         reason = os.strerror(exc.errno)
+    elif 0 <= free_bytes(path) < NEARLY_FULL:
+        reason = os.strerror(errno.ENOSPC)
     else:
         reason = "the write failed"
-    hint = ("free disk space or write elsewhere (--output / train.output_dir)"
-            if not isinstance(exc, OSError) or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS)
-            else "make the folder writable or write elsewhere (--output / train.output_dir)")
+    unwritable = isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+    hint = f"{'make the folder writable' if unwritable else 'free disk space'} or write elsewhere ({elsewhere})"
     return OutputWriteError(f"cannot write {path}: {reason} ({free_space(path)} free there); fix: {hint}")

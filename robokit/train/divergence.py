@@ -26,37 +26,34 @@ def check_finite_weights(state_dict: dict) -> None:
         raise TrainingDivergedError(f"non-finite weights in {', '.join(bad[:3])}{more}")
 
 
-def largest_learning_rate(config) -> tuple[str, float] | None:
-    """(dotted key, value) of the largest `learning_rate.initial` under `algo.optim_params`, if any."""
-    optim = config.to_dict().get("algo", {}).get("optim_params") or {}
-    rates = [(f"algo.optim_params.{net}.learning_rate.initial", section["learning_rate"]["initial"])
-             for net, section in optim.items()
-             if isinstance(section, dict) and isinstance(section.get("learning_rate"), dict)]
+def largest_learning_rate(algo) -> tuple[str, float] | None:
+    """(network name, learning rate now) of the algorithm's optimiser with the largest rate, if any."""
+    rates = [(name, opt.param_groups[0]["lr"]) for name, opt in getattr(algo, "optimizers", {}).items()]
     return max(rates, key=lambda kv: kv[1]) if rates else None
 
 
-def likely_cause(config) -> str:
-    """The usual reasons a run diverges, with this config's values."""
+def likely_cause(config, algo) -> str:
+    """The usual reasons a run diverges, with this run's values."""
     causes = []
-    lr = largest_learning_rate(config)
+    lr = largest_learning_rate(algo)
     if lr is not None:
-        causes.append(f"a learning rate too high ({lr[0]}={lr[1]:g})")
+        causes.append(f"a learning rate too high ({lr[0]}'s is {lr[1]:g} now: algo.optim_params.{lr[0]}.learning_rate)")
     train = config.train
-    if getattr(train, "hdf5_normalize_obs", True) is False:
-        causes.append("observations too large to learn from unnormalised (train.hdf5_normalize_obs=false)")
-    elif getattr(train, "normalize_obs", True) is False:
-        causes.append("observations too large to learn from unnormalised (train.normalize_obs=false)")
+    for key in ("hdf5_normalize_obs", "normalize_obs"):
+        if getattr(train, key, None) is False:
+            causes.append(f"observations too large to learn from unnormalised (train.{key}=false)")
+            break
     if getattr(train, "mixed_precision", "off") != "off":
         causes.append(f"reduced precision (train.mixed_precision={train.mixed_precision})")
     causes.append("NaN or huge values in the data")
     return "likely cause: " + ", or ".join(causes)
 
 
-def diverged_error(exc: TrainingDivergedError, config, where: str, kept: Path | None) -> TrainingDivergedError:
+def diverged_error(exc: TrainingDivergedError, config, algo, where: str, kept: Path | None) -> TrainingDivergedError:
     """The one-line report of a diverged run: where (e.g. "epoch 2, step 7"), what, why, and what was kept."""
     if kept is not None:
         outcome = f"the last finite checkpoint is kept as {kept}"
     else:
         outcome = "no checkpoint had been saved yet"
-    return TrainingDivergedError(f"training diverged at {where}: {exc}; {likely_cause(config)}; {outcome}; "
+    return TrainingDivergedError(f"training diverged at {where}: {exc}; {likely_cause(config, algo)}; {outcome}; "
                                  "no non-finite weights were saved")

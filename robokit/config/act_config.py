@@ -17,7 +17,11 @@ from typing import ClassVar, Literal
 
 from robokit.config.base_config import AlgoConfig, BaseConfig
 from robokit.config.observation import EncoderConfig, EncodersConfig, ObservationConfig
-from robokit.config.optim import LearningRateConfig, OptimizerConfig, RegularizationConfig
+from robokit.config.optim import (
+    LearningRateConfig,
+    OptimizerConfig,
+    RegularizationConfig,
+)
 from robokit.config.section import Section, param
 from robokit.config.train import TrainConfig
 from robokit.errors import ConfigError
@@ -47,9 +51,9 @@ class ACTAlgoConfig(AlgoConfig):
         None, "actions of each chunk executed before the policy re-plans (queue mode), at most chunk_size; null: "
         "the whole chunk (chunk_size), or 1 with temporal_ensemble_coeff (the only value it allows)", minimum=1)
     temporal_ensemble_coeff: float | None = param(
-        None, "temporal ensembling: re-plan every step and execute the average of every chunk's action for the "
-        "step, chunk i steps old weighted exp(-m * i), oldest first (the paper: m = 0.01); null: queue mode",
-        minimum=0.0)
+        None, "temporal ensembling: re-plan every step and execute the weighted mean of every covering chunk's "
+        "action for the step, weight exp(-m * i) for the i-th chunk counted from the oldest (the paper: m = 0.01; "
+        "m > 0 favours older chunks, m < 0 newer ones); null: queue mode")
     kl_weight: float = param(10.0, "beta: weight of the KL term against the L1 action loss", minimum=0.0)
     use_vae: bool = param(
         True, "train the CVAE style encoder (latent z from the action chunk); false: z = 0 always, L1 loss only")

@@ -18,7 +18,11 @@ import torch
 from torch import nn
 
 from robokit.models.obs_cores import VisualCore
-from robokit.models.obs_encoder import IMAGE_MODALITIES, ObservationEncoder, build_obs_key_encoder
+from robokit.models.obs_encoder import (
+    IMAGE_MODALITIES,
+    ObservationEncoder,
+    build_obs_key_encoder,
+)
 from robokit.models.transformer import sinusoidal_positions
 
 Obs = Mapping[str, torch.Tensor]
@@ -36,7 +40,7 @@ def sinusoidal_positions_2d(height: int, width: int, dim: int) -> torch.Tensor:
 def core_token_shape(core: nn.Module) -> tuple[int, ...]:
     """The per-image shape of a VisualCore's output before any flattening: (C, H, W), (K, d) or (D,)."""
     if not isinstance(core, VisualCore):
-        raise ValueError(f"ACT image tokens need a VisualCore, got {type(core).__name__}")
+        raise TypeError(f"ACT image tokens need a VisualCore, got {type(core).__name__}")
     if len(core.head):  # flatten (+ Linear): one vector per image
         return (core.output_dim,)
     shape = core.backbone.output_shape(core.input_shape)  # (C', H', W')

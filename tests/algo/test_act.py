@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from script_runner import run_script
+
 from robokit import policy_from_checkpoint
 from robokit.algo import algo_factory
 from robokit.algo.act import ACT, kl_to_standard_normal, masked_l1
@@ -64,6 +64,10 @@ def test_chunk_shape_chunk_spec_and_data_window():
     ensembling = make_algo("algo.n_action_steps=1", "algo.temporal_ensemble_coeff=0.01")
     assert ensembling.chunk_spec == ChunkSpec(1, 0.01)
     assert algo_class_for_config(act_config())[0] is ACT
+    whole_chunk = act_config("algo.n_action_steps=null")  # null: the whole chunk, or 1 when ensembling
+    assert whole_chunk.algo.action_horizon == CHUNK
+    apply_overrides(whole_chunk, ["algo.temporal_ensemble_coeff=0.01"])
+    assert whole_chunk.algo.action_horizon == 1
     # 2 low-dim keys -> one proprio token; + the latent token
     assert algo.nets["policy"].n_tokens == 2
 
@@ -223,6 +227,23 @@ def test_camera_only_policy_without_low_dim_keys():
     assert np.isfinite(info["Loss"]) and algo.nets["policy"].proprio is None
 
 
+def test_goal_conditioned_act_reads_a_goal_token():
+    algo = make_algo('observation.modalities.obs.low_dim=["observation"]',
+                     'observation.modalities.goal.low_dim=["desired_goal"]', 'train.goal_mode="last"')
+    assert algo.nets["policy"].n_tokens == 3  # latent, proprio, goal
+    batch = make_batch()
+    batch[K.GOAL_OBS] = {"desired_goal": torch.randn(6, 3)}
+    batch = algo.process_batch_for_training(batch)
+    assert set(batch[K.OBS]) == {"observation"} and batch[K.GOAL_OBS]["desired_goal"].shape == (6, 3)
+    algo.set_train()
+    assert np.isfinite(algo.log_info(algo.train_on_batch(batch, epoch=1))["Loss"])
+    algo.set_eval()
+    chunk = algo.get_action(batch[K.OBS], batch[K.GOAL_OBS])
+    assert not torch.allclose(algo.get_action(batch[K.OBS], {"desired_goal": -batch[K.GOAL_OBS]["desired_goal"]}), chunk)
+    with pytest.raises(ValueError, match="goal-conditioned"):
+        algo.get_action(batch[K.OBS])
+
+
 def test_sinusoidal_positions_2d_are_distinct_per_cell():
     codes = sinusoidal_positions_2d(3, 4, 16)
     assert codes.shape == (12, 16)
@@ -248,6 +269,17 @@ def test_bad_configs_are_one_line_config_errors(overrides, fragments):
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message
+
+
+def test_the_data_window_follows_chunk_size_and_a_contradiction_names_both_keys():
+    config = config_factory("act")
+    apply_overrides(config, ["algo.chunk_size=7"])
+    assert (config.train.seq_length, config.train.frame_stack) == (7, 1)
+    for overrides, fragments in ((["algo.chunk_size=7", "train.seq_length=9"], ["train.seq_length=9", "algo.chunk_size=7"]),
+                                 (["train.frame_stack=2"], ["train.frame_stack=2", "act"])):
+        with pytest.raises(ConfigError) as error:
+            apply_overrides(config_factory("act"), overrides)
+        assert "\n" not in str(error.value) and all(f in str(error.value) for f in fragments)
 
 
 def test_bad_horizon_through_train_py_is_one_line_exit_2(fetch_push_dataset, tmp_path):

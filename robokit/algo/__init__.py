@@ -15,6 +15,7 @@ from robokit.algo.rollout_policy import RolloutPolicy
 # built-in algorithm families (import for their registration side effect)
 from robokit.algo import bc  # noqa: E402,F401
 from robokit.algo import act  # noqa: E402,F401
+from robokit.algo import diffusion_policy  # noqa: E402,F401
 from robokit.algo import bcq  # noqa: E402,F401
 from robokit.algo import cql  # noqa: E402,F401
 from robokit.algo import iql  # noqa: E402,F401

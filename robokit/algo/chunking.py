@@ -81,12 +81,17 @@ class ActionQueue:
         self._actions[env_mask] = chunks[:, : self.action_horizon]
         self._pos[env_mask] = 0
 
-    def pop(self) -> np.ndarray:
-        """The next action of every env, (N, A); every queue must be non-empty."""
-        if self._pos is None or (self._pos >= self.action_horizon).any():
+    def pop(self, env_mask: np.ndarray | None = None) -> np.ndarray:
+        """The next action of every env in `env_mask` (None: all), (N, A); their queues must be non-empty. An env
+        outside the mask gets zeros and its queue does not move."""
+        n = 0 if self._pos is None else len(self._pos)
+        mask = _as_mask(env_mask, n) if self._pos is not None else None
+        if self._pos is None or (self._pos[mask] >= self.action_horizon).any():
             raise RuntimeError("ActionQueue.pop: a queue is empty; push a chunk for the envs of needs_plan() first")
-        action = self._actions[np.arange(len(self._pos)), self._pos]
-        self._pos = self._pos + 1
+        rows = np.flatnonzero(mask)
+        action = np.zeros((n,) + self._actions.shape[2:], dtype=self._actions.dtype)
+        action[rows] = self._actions[rows, self._pos[rows]]
+        self._pos[rows] += 1
         return action
 
     def reset(self, env_mask=None) -> None:

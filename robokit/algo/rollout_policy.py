@@ -39,6 +39,7 @@ class RolloutPolicy:
         )
         self._frames: dict | None = None  # {k: (N, F, *shape)} frame history of each env
         self._fresh: np.ndarray | None = None  # (N,) bool: the env's next observation starts its history
+        self._active: np.ndarray | None = None  # (N,) bool: envs whose actions are used (None: all)
 
     @property
     def device(self) -> torch.device:
@@ -55,6 +56,11 @@ class RolloutPolicy:
         resets_per_env = getattr(algo_cls, "reset_envs", PolicyAlgo.reset_envs) is not PolicyAlgo.reset_envs
         return not keeps_state or resets_per_env
 
+    def set_active_envs(self, env_mask=None) -> None:
+        """Declare which envs of the batch still use their actions (None: all). An idle env (its episodes are
+        over, it only fills its row of the batch) is never re-planned for in queue mode and gets zero actions."""
+        self._active = None if env_mask is None else np.asarray(env_mask, dtype=bool).copy()
+
     def start_episode(self, env_mask=None) -> None:
         """Prepare for a new episode: evaluation mode, cleared policy state, frame history and action queue.
 
@@ -66,6 +72,7 @@ class RolloutPolicy:
             self.policy.reset()
             self._frames = None
             self._fresh = None
+            self._active = None
             if self._executor is not None:
                 self._executor.reset()
             return
@@ -112,12 +119,13 @@ class RolloutPolicy:
         elif isinstance(self._executor, TemporalEnsembler):
             action = self._executor.step(self._predict_chunk(obs, goal_dict))  # (B, H, A) -> (B, A)
         else:
-            plan = self._executor.needs_plan(n)  # (B,) envs whose queue is empty
+            active = self._active if self._active is not None and len(self._active) == n else np.ones(n, bool)
+            plan = self._executor.needs_plan(n) & active  # (B,) envs in use whose queue is empty
             if plan.any():
                 rows = torch.from_numpy(np.flatnonzero(plan)).to(self.device)
                 sub = lambda d: None if d is None else {k: v.index_select(0, rows) for k, v in d.items()}  # noqa: E731
                 self._executor.push(self._predict_chunk(sub(obs), sub(goal_dict)), plan)
-            action = self._executor.pop()  # (B, A)
+            action = self._executor.pop(active)  # (B, A)
         return action if batched else action[0]
 
     def _predict(self, obs: dict, goal_dict: dict | None) -> np.ndarray:

@@ -12,6 +12,7 @@ Importing this package registers the built-in configs.
 from robokit.config.base_config import AlgoConfig, BaseConfig, MetaConfig
 from robokit.config.bc_config import BCAlgoConfig, BCConfig
 from robokit.config import act_config  # noqa: F401  (action chunking with transformers)
+from robokit.config import diffusion_policy_config  # noqa: F401  (diffusion policy)
 from robokit.config import ppo_config, sac_config, td3_config  # noqa: F401  (online RL configs register)
 from robokit.config import bcq_config, cql_config, gl_config, hbc_config, iql_config, iris_config, td3_bc_config  # noqa: F401,E501
 from robokit.config.loading import config_from_dict, load_config

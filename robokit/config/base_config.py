@@ -146,7 +146,8 @@ class BaseConfig(Section):
         An algo section may define `data_window() -> {"frame_stack": To, "seq_length": Tp}` (the observation
         and prediction horizons its samples need), and `data_window_sources() -> {train key: "algo key=value"}`
         for the messages. A train key left at its default takes the window's value; one set explicitly to
-        another value is a ConfigError naming both keys.
+        another value is a ConfigError naming both keys. An explicit value equal to the window (a saved config,
+        robomimic's template) counts as following it: a later override of the horizons moves it along.
         """
         data_window = getattr(self.algo, "data_window", None)
         if not callable(data_window):
@@ -157,9 +158,9 @@ class BaseConfig(Section):
                 raise ConfigError(f"{type(self.algo).__name__}.data_window() returned an unknown key {key!r}; "
                                   "expected frame_stack and seq_length")
             current = getattr(self.train, key)
-            if not self.train.is_explicit(key):
+            if not self.train.is_explicit(key) or current == value:  # an equal value follows the window from now on
                 self.train.fill_default(key, value)
-            elif current != value:
+            else:
                 sources = getattr(self.algo, "data_window_sources", None)
                 source = (sources() if callable(sources) else {}).get(key, self.algo.key_path())
                 train_key = self.train.key_path(key)

@@ -105,11 +105,11 @@ class Section:
 
     def fill_default(self, name: str, value: Any) -> None:
         """Set field `name` as the config itself would (e.g. from the algorithm's data window): checked like any
-        assignment, but still counted as a default by `is_explicit`."""
-        was_explicit = self.is_explicit(name)
+        assignment, and counted as a default by `is_explicit` from now on (until the user sets it again)."""
         setattr(self, name, value)
-        if not was_explicit:
-            self.__dict__["_explicit"].discard(name)
+        explicit = self.__dict__.get("_explicit")
+        if explicit is not None:
+            explicit.discard(name)
 
     def key_path(self, name: str = "") -> str:
         """Full dotted key of a field of this section (or of the section itself)."""

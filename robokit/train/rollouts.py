@@ -81,6 +81,8 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
             if needs_goal:
                 goals = [env.get_goal() for env in group]
                 goal = {k: np.stack([g[k] for g in goals]) for k in goals[0]}
+            if hasattr(policy, "set_active_envs"):  # idle envs need no new plans
+                policy.set_active_envs(active)
             actions = policy(batch, goal=goal)  # (N, A)
             stepping = np.flatnonzero(active)
             states = {i: group[i].get_state() for i in stepping} if recorders is not None else {}

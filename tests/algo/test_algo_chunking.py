@@ -169,3 +169,13 @@ def test_plain_policies_reject_partial_reset_only_when_they_keep_state():
     mlp(obs([0, 0]))
     mlp.start_episode(env_mask=[1])  # stateless: fine
     assert mlp(obs([0, 0])).shape == (2, 1)
+
+
+def test_idle_envs_are_not_planned_for():
+    policy = chunk_policy()
+    policy.start_episode()
+    policy(obs([0, 0]))  # one plan for both
+    policy.set_active_envs([True, False])  # env 1 has no episode left
+    policy(obs([0, 0]))
+    out = policy(obs([0, 0]))  # env 0 re-plans alone; env 1 gets zeros
+    assert out[:, 0].tolist() == [20, 0] and policy.policy.batch_sizes == [2, 1]

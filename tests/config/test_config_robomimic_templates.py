@@ -73,3 +73,35 @@ def test_noop_robomimic_keys_are_accepted():
     d["algo"]["language_conditioned"] = True
     with pytest.raises(ConfigError, match="algo.language_conditioned .*language conditioning"):
         config_from_dict(d)
+
+
+def test_diffusion_policy_template_loads_with_every_key():
+    c = load_config(TEMPLATES / "diffusion_policy.json")
+    assert c.algo_name == "diffusion_policy"
+    h = c.algo.horizon
+    assert (h.observation_horizon, h.action_horizon, h.prediction_horizon) == (2, 8, 16)
+    assert (c.train.frame_stack, c.train.seq_length) == (2, 16)  # set by hand in the file, equal to the window
+    assert c.algo.unet.enabled and c.algo.unet.down_dims == [256, 512, 1024] and c.algo.unet.kernel_size == 5
+    assert c.algo.unet.n_groups == 8 and c.algo.unet.diffusion_step_embed_dim == 256
+    assert c.algo.ema.enabled and c.algo.ema.power == 0.75
+    assert c.algo.ddpm.enabled and not c.algo.ddim.enabled and c.algo.ddpm.beta_schedule == "squaredcos_cap_v2"
+    assert c.algo.ddim.num_inference_timesteps == 10 and c.algo.ddim.set_alpha_to_one
+    lr = c.algo.optim_params.policy.learning_rate
+    assert lr.step_every_batch and lr.scheduler_type == "cosine" and lr.warmup_steps == 500 and lr.num_cycles == 0.5
+    assert c.algo.optim_params.policy.optimizer_type == "adamw"
+    assert c.algo.optim_params.policy.regularization.L2 == 1e-6
+    # the template's action normalisation null means diffusion_policy's own: min-max to [-1, 1]
+    assert c.train.action_config["actions"]["normalization"] == "min_max"
+
+
+def test_diffusion_policy_template_of_the_v05_tag_contradicts_its_horizons():
+    d = template("diffusion_policy.json")
+    d["train"].update(frame_stack=1, seq_length=1)  # robomimic v0.5.0's file, before the fix (#251)
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(d)
+    message = str(info.value)
+    assert "train.frame_stack=1" in message and "algo.horizon.observation_horizon=2" in message
+    assert "\n" not in message
+    del d["train"]["frame_stack"], d["train"]["seq_length"]  # left out: they follow the horizons
+    c = config_from_dict(d)
+    assert (c.train.frame_stack, c.train.seq_length) == (2, 16)

@@ -7,12 +7,14 @@
     python scripts/train.py --config configs/sac.json --set experiment.env=Pendulum-v1   # online RL (sac, td3,
                                                                                           # ppo, a2c): no dataset
     python scripts/train.py --algo sac --print-schema                             # the config's JSON Schema
+    python scripts/train.py --resume runs/bc/20260101_120000_000000               # continue a stopped run exactly
 
 User errors (bad config, missing or malformed dataset) print one line and exit with code 2, writing nothing.
 """
 
 import argparse
 import json
+from pathlib import Path
 
 from robokit.utils.cli import run_script
 
@@ -22,6 +24,9 @@ def parse_args() -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="JSON config file (see configs/)")
     source.add_argument("--algo", help="algorithm name, to train with its default config")
+    source.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue a run folder exactly where it stopped (offline algorithms); --set may change "
+                             "only train.num_epochs, data workers, logging and saving")
     parser.add_argument("--dataset", help="HDF5 dataset (overrides train.data)")
     parser.add_argument("--name", help="experiment name (overrides experiment.name)")
     parser.add_argument("--output", help="output folder (overrides train.output_dir)")
@@ -38,7 +43,10 @@ def main() -> None:
     args = parse_args()
     from robokit.config import apply_overrides, config_factory, load_config
 
-    config = load_config(args.config) if args.config else config_factory(args.algo)
+    if args.resume:
+        config = load_config(Path(args.resume) / "config.json")
+    else:
+        config = load_config(args.config) if args.config else config_factory(args.algo)
     if args.print_schema:
         print(json.dumps(type(config).json_schema(), indent=2))
         return
@@ -48,7 +56,7 @@ def main() -> None:
     if args.name:
         config.experiment.name = args.name
     run_dir = train(config, dataset_path=args.dataset, output_dir=args.output, device=args.device,
-                    debug=args.debug, progress=not args.no_progress)
+                    debug=args.debug, progress=not args.no_progress, resume_dir=args.resume)
     print(f"finished: {run_dir}")
 
 

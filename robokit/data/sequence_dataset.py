@@ -416,12 +416,25 @@ class IndexBatchSampler(Sampler):
     def __init__(self, n: int, batch_size: int, shuffle: bool = True, generator=None, drop_last: bool = True):
         self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
         self.generator = generator
+        self._skip = 0
+
+    def skip(self, n_batches: int) -> None:
+        """Start the next pass `n_batches` batches in, as if they had been drawn (passes before included): with a
+        seeded generator this puts a resumed run's sampler where the interrupted one was."""
+        self._skip = int(n_batches)
 
     def __iter__(self):
-        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+        passes, skip = divmod(self._skip, max(len(self), 1))
+        self._skip = 0
+        for _ in range(passes):  # replay whole passes: one permutation each
+            self._order()
+        order = self._order()
         stop = self.n - self.n % self.batch_size if self.drop_last else self.n
-        for first in range(0, stop, self.batch_size):
+        for first in range(skip * self.batch_size, stop, self.batch_size):
             yield order[first:first + self.batch_size]
+
+    def _order(self) -> torch.Tensor:
+        return torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
 
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
@@ -433,6 +446,8 @@ def make_dataloader(dataset: SequenceDataset, batch_size: int, num_workers: int 
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     sampler = dataset.make_batch_sampler(batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
     loader_kwargs.setdefault("persistent_workers", num_workers > 0)
+    if seed is not None:  # workers' base seed from its own generator: the global torch RNG is left to training
+        loader_kwargs.setdefault("generator", torch.Generator().manual_seed(seed + 1))
     return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers, **loader_kwargs)
 
 

@@ -13,7 +13,7 @@ def is_online(config) -> bool:
 
 
 def train(config, dataset_path=None, output_dir=None, device=None, debug: bool = False,
-          progress: bool = True) -> Path:
+          progress: bool = True, resume_dir=None) -> Path:
     """Train `config`'s algorithm and return the run folder.
 
     Online algorithms need `experiment.env` and take no dataset; offline ones run `robokit.train.offline.train`
@@ -21,15 +21,19 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     written, while the run writes its files is an OutputWriteError naming the path and the free space.
     """
     try:
-        return _train(config, dataset_path, output_dir, device, debug, progress)
+        return _train(config, dataset_path, output_dir, device, debug, progress, resume_dir)
     except OSError as exc:  # a full disk or read-only folder while writing logs, videos or config: one line
         if is_write_failure(exc, output_dir or config.train.output_dir):
             raise write_error(exc.filename or output_dir or config.train.output_dir, exc) from None
         raise
 
 
-def _train(config, dataset_path, output_dir, device, debug: bool, progress: bool) -> Path:
+def _train(config, dataset_path, output_dir, device, debug: bool, progress: bool, resume_dir) -> Path:
     if is_online(config):
+        if resume_dir is not None:
+            raise ConfigError(f"--resume is not yet supported for online algorithms ({config.algo_name}); fix: start "
+                              "from the run's weights, optimisers and replay buffer with "
+                              "--set experiment.ckpt_path=RUN_DIR/models/last.pth")
         if dataset_path:
             raise ConfigError(f"{config.algo_name} learns online in experiment.env and takes no dataset; "
                               "drop --dataset (use train.experience_path to record its experience instead)")
@@ -39,4 +43,4 @@ def _train(config, dataset_path, output_dir, device, debug: bool, progress: bool
     from robokit.train import offline
 
     return offline.train(config, dataset_path=dataset_path, output_dir=output_dir, device=device, debug=debug,
-                         progress=progress)
+                         progress=progress, resume_dir=resume_dir)

@@ -11,6 +11,7 @@ A run then writes `<output_dir>/<experiment.name>/<timestamp>/` with
 import json
 import math
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,10 +26,11 @@ from robokit.algo.registry import algo_class_for_config
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
 from robokit.data.hdf5_format import obs_specs
 from robokit.envs import create_envs
-from robokit.errors import ConfigError, DatasetError, TrainingDivergedError
+from robokit.errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
 from robokit.models.obs_encoder import check_observation_encoders
-from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_checkpoint
+from robokit.train.checkpoint import build_checkpoint, load_checkpoint, load_weights, save_checkpoint
 from robokit.train.divergence import diverged_error
+from robokit.train.resume import capture_rng_state, check_resumable, restore_rng_state
 from robokit.train.logger import RunLogger
 from robokit.train.precision import gradient_step_precision, set_flush_denormals
 from robokit.train.rollouts import rollout_with_stats
@@ -121,14 +123,16 @@ def load_datasets(config, dataset_path) -> tuple[SequenceDataset, SequenceDatase
 GATHER_BYTES = 8 * 2**20  # without workers, gather several batches at once up to about this many bytes
 
 
-def batch_stream(dataset: SequenceDataset, batch_size: int, num_workers: int, seed: int):
-    """Endless iterator of shuffled batches (each pass over the sampler reshuffles).
+def batch_stream(dataset: SequenceDataset, batch_size: int, num_workers: int, seed: int, start: int = 0):
+    """Endless iterator of shuffled batches (each pass over the sampler reshuffles), from the `start`-th batch of
+    the seeded sequence on (a resumed run continues where the interrupted one stopped).
 
     Without workers, batches are gathered here, not through a DataLoader, and several at a time (one
     `get_batch` for up to GATHER_BYTES of small low-dimensional batches, then sliced): the per-batch Python
     work of gathering is what a training step on small networks waits for.
     """
     loader = make_dataloader(dataset, min(batch_size, len(dataset)), num_workers=num_workers, seed=seed)
+    loader.sampler.skip(start)
     if num_workers > 0:
         while True:
             yield from loader
@@ -240,8 +244,14 @@ def create_run_dir(config, output_dir=None) -> Path:
     return root
 
 
-def train(config, dataset_path=None, output_dir=None, device=None, debug: bool = False, progress: bool = True) -> Path:
-    """Train `config`'s algorithm on its dataset; returns the run folder."""
+def train(config, dataset_path=None, output_dir=None, device=None, debug: bool = False, progress: bool = True,
+          resume_dir=None) -> Path:
+    """Train `config`'s algorithm on its dataset; returns the run folder.
+
+    `resume_dir`: continue that run folder from its `models/last.pth` exactly as if it had not stopped (weights,
+    optimisers, schedules, EMA, RNG states, sampler position, counters, best scores); `config` may differ from
+    the run's only in `robokit.train.resume.RESUMABLE_KEYS`.
+    """
     if debug:
         apply_debug_settings(config)
     config.validate()
@@ -256,6 +266,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     dataset_path = str(Path(dataset_path).expanduser())
     config.train.data = dataset_path
     check_dataset(dataset_path, obs_keys=config.all_obs_keys, dataset_keys=config.train.dataset_keys)
+    resumed = load_resume_checkpoint(resume_dir, config) if resume_dir is not None else None
     if not any(config.obs_keys_by_modality("obs").values()):
         specs = obs_specs(dataset_path)
         low_dim = [k for k, (_, dtype) in specs.items() if dtype != np.uint8]
@@ -280,8 +291,12 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                         ac_dim=train_ds.action_dim, device=device)
     if config.experiment.ckpt_path:
         algo.deserialize(load_checkpoint(config.experiment.ckpt_path)["model"])
-
-    run_dir = create_run_dir(config, output_dir)
+    state = TrainState()
+    if resumed is not None:
+        run_dir = Path(resume_dir)
+        state = resume_algo(algo, resumed, run_dir / "models" / "last.pth")
+    else:
+        run_dir = create_run_dir(config, output_dir)
     config.dump(run_dir / "config.json")
     log = RunLogger(run_dir / "logs", log_tb=config.experiment.logging.log_tb,
                     log_txt=config.experiment.logging.terminal_output_to_txt)
@@ -290,26 +305,32 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     if valid_ds is not None:
         log.print(f"valid: {valid_ds}")
     log.print(repr(algo))
+    if resumed is not None:
+        log.print(f"resumed after epoch {state.epoch} (step {state.step}) from {run_dir / 'models' / 'last.pth'}")
 
     saved: dict[str, Path] = {}  # the last checkpoint written, for the message of a diverged run
 
     def checkpoint(name: str, state: TrainState) -> None:
         ckpt = build_checkpoint(algo, config, shape_metadata, env_args, train_ds.get_obs_normalization_stats(),
                                 train_ds.get_action_normalization_stats(), state.as_dict())
+        ckpt["resume_state"] = {"rng": capture_rng_state()}
         path = run_dir / "models" / f"{name}.pth"
         save_checkpoint(ckpt, path)
         saved["last"] = path
 
     batch_size = config.train.batch_size
-    train_batches = batch_stream(train_ds, batch_size, config.train.num_data_workers, config.train.seed)
-    valid_batches = batch_stream(valid_ds, batch_size, 0, config.train.seed) if valid_ds is not None else None
     n_train = steps_per_epoch(config.experiment.epoch_every_n_steps, train_ds, batch_size)
+    n_valid = (steps_per_epoch(config.experiment.validation_epoch_every_n_steps, valid_ds, batch_size)
+               if valid_ds is not None else 0)
+    train_batches = batch_stream(train_ds, batch_size, config.train.num_data_workers, config.train.seed,
+                                 start=state.step)
+    valid_batches = (batch_stream(valid_ds, batch_size, 0, config.train.seed, start=state.epoch * n_valid)
+                     if valid_ds is not None else None)
     algo.set_steps_per_epoch(n_train)  # the run's length, for learning rates that step every batch
     save_cfg = config.experiment.save
-    state = TrainState()
     last_time_save = time.time()
     try:
-        for epoch in range(1, config.train.num_epochs + 1):
+        for epoch in range(state.epoch + 1, config.train.num_epochs + 1):
             state.epoch = epoch
             started = time.perf_counter()
             algo.set_train()
@@ -324,7 +345,6 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
 
             if valid_batches is not None:
                 algo.set_eval()
-                n_valid = steps_per_epoch(config.experiment.validation_epoch_every_n_steps, valid_ds, batch_size)
                 with algo.ema_weights():  # with algo.ema on, validation and rollouts judge the EMA weights
                     valid_log = run_epoch(algo, valid_batches, n_valid, epoch, validate=True, progress=progress,
                                           precision=config.train.mixed_precision)
@@ -384,6 +404,37 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
         log.close()
         close_envs(eval_envs)
     return run_dir
+
+
+def load_resume_checkpoint(run_dir, config) -> dict:
+    """`<run_dir>/models/last.pth`, checked to be resumable with `config`; a run that cannot be resumed is an
+    error, never a fresh start."""
+    path = Path(run_dir) / "models" / "last.pth"
+    if not path.is_file():
+        raise CheckpointError(f"--resume {run_dir}: no {path.relative_to(run_dir)} (the run saved no checkpoint, or "
+                              "this is not a run folder); fix: pass a run folder <output>/<name>/<timestamp>")
+    ckpt = load_checkpoint(path)
+    if ckpt.get("algo_name") != config.algo_name:
+        raise ConfigError(f"--resume {run_dir} is a {ckpt.get('algo_name')} run, not {config.algo_name}")
+    if "resume_state" not in ckpt:
+        raise CheckpointError(f"{path} has no resume state (written by an older robokit); fix: start a new run, "
+                              "or initialise one from it with experiment.ckpt_path")
+    check_resumable(ckpt["config"], config.to_dict(), run_dir)
+    return ckpt
+
+
+def resume_algo(algo, ckpt: dict, source) -> TrainState:
+    """Load the weights, optimisers, schedules, EMA and RNG states of `ckpt` into `algo`; returns the progress."""
+    load_weights(algo, ckpt["model"], str(source))
+    algo.load_optimizer_state(ckpt.get("optimizer_state", {}))
+    algo.load_ema_state(ckpt.get("ema"))
+    saved = ckpt["train_state"]
+    state = TrainState(**{k: saved[k] for k in TrainState().as_dict() if k in saved})
+    with warnings.catch_warnings():  # no optimiser step in this process yet: torch's order check would warn
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+        algo.on_epoch_end(state.epoch)  # what the interrupted run did right after saving (per-epoch schedules)
+    restore_rng_state(ckpt["resume_state"]["rng"])
+    return state
 
 
 def evaluate(policy: RolloutPolicy, envs: list, config, epoch: int, video_path=None, progress: bool = True) -> dict:

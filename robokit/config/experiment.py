@@ -34,6 +34,9 @@ class SaveConfig(Section):
     on_best_validation: bool = param(False, "save when the validation loss is the best so far")
     on_best_rollout_return: bool = param(False, "save when the rollout return is the best so far")
     on_best_rollout_success_rate: bool = param(True, "save when the rollout success rate is the best so far")
+    keep_last_n: int | None = param(
+        None, "keep only the newest n model_epoch_<N>.pth checkpoints, deleting older ones as new ones are saved; "
+        "last.pth and the model_best_* checkpoints are never deleted (null: keep all) (robokit addition)", minimum=1)
 
 
 class RolloutConfig(Section):

@@ -78,6 +78,19 @@ def save_checkpoint(ckpt: dict, path: str | os.PathLike) -> None:
         raise
 
 
+def prune_epoch_checkpoints(models_dir: str | os.PathLike, keep: int | None) -> list[Path]:
+    """Delete all but the newest `keep` model_epoch_<N>.pth of a run's models folder (None: keep all); last.pth
+    and model_best_*.pth are never touched. Returns the deleted paths."""
+    if keep is None:
+        return []
+    epochs = sorted((int(p.stem.rsplit("_", 1)[1]), p) for p in Path(models_dir).glob("model_epoch_*.pth")
+                    if p.stem.rsplit("_", 1)[1].isdigit())
+    doomed = [p for _, p in epochs[:-keep]]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """Read a checkpoint with `weights_only=True`; a missing or foreign file is a CheckpointError."""
     path = Path(path)

@@ -28,7 +28,8 @@ from robokit.data.hdf5_format import obs_specs
 from robokit.envs import create_envs
 from robokit.errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
 from robokit.models.obs_encoder import check_observation_encoders
-from robokit.train.checkpoint import build_checkpoint, load_checkpoint, load_weights, save_checkpoint
+from robokit.train.checkpoint import (build_checkpoint, load_checkpoint, load_weights, prune_epoch_checkpoints,
+                                     save_checkpoint)
 from robokit.train.divergence import diverged_error
 from robokit.train.resume import capture_rng_state, check_resumable, restore_rng_state
 from robokit.train.logger import RunLogger
@@ -389,6 +390,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                 for name in saves:
                     checkpoint(name, state)
                 checkpoint("last", state)
+                prune_epoch_checkpoints(run_dir / "models", save_cfg.keep_last_n)
             if not saves and not config.experiment.keep_all_videos:
                 for video_path in video_paths:
                     video_path.unlink(missing_ok=True)

@@ -44,7 +44,7 @@ from robokit.envs import create_envs
 from robokit.envs.base import GYM_TYPE
 from robokit.envs.vector_env import VectorEnv, action_scaling_stats
 from robokit.errors import ConfigError, TrainingDivergedError
-from robokit.train.checkpoint import build_checkpoint, load_checkpoint, save_checkpoint
+from robokit.train.checkpoint import build_checkpoint, load_checkpoint, prune_epoch_checkpoints, save_checkpoint
 from robokit.train.divergence import diverged_error
 from robokit.train.experience import ExperienceWriter
 from robokit.train.logger import RunLogger
@@ -322,6 +322,7 @@ class OnlineRun:
             for name in saves:
                 self.save(name)
             self.save("last", with_buffer=final and self._save_buffer)
+            prune_epoch_checkpoints(self.run_dir / "models", save_cfg.keep_last_n)
         if saves:
             line += f" | saved {', '.join(saves)}"
         self.log.print(line)

@@ -74,3 +74,16 @@ def test_resume_refuses_a_changed_config_and_a_missing_checkpoint(fetch_push_dat
     assert_one_line_error(result, "differs from the run's in algo.vae.latent_dim, train.batch_size")
     (run / "models" / "last.pth").unlink()
     assert_one_line_error(run_script("train.py", "--resume", run), "no models/last.pth")
+
+
+def test_keep_last_n_prunes_old_epoch_checkpoints_but_never_best_or_last(fetch_push_dataset, tmp_path):
+    out = tmp_path / "runs"
+    run_script("train.py", "--config", "configs/bc.json", "--dataset", fetch_push_dataset, "--output", out,
+               "--no-progress", "--set", "train.num_epochs=5", "experiment.epoch_every_n_steps=2",
+               "experiment.validate=false", "experiment.save.every_n_epochs=1", "experiment.save.keep_last_n=2",
+               "experiment.rollout.n=1", "experiment.rollout.horizon=3", "experiment.rollout.rate=1",
+               "algo.actor_layer_dims=[16]", cwd=REPO, check=True)
+    models = sorted(p.name for p in next(out.glob("*/*/models")).iterdir())
+    epochs = [m for m in models if m.startswith("model_epoch_")]
+    assert epochs == ["model_epoch_4.pth", "model_epoch_5.pth"]
+    assert "last.pth" in models and "model_best_success_rate.pth" in models  # saved at epoch 1, never pruned

@@ -9,6 +9,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["robokit", "robokit.*"]),
+    package_data={"robokit.envs.tasks": ["assets/*.xml"]},  # MJCF models of robokit's own tasks
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.2",

@@ -7,6 +7,12 @@ reset with a seed drawn from --seed and stored in the demo's `seed` attribute, s
 replayed. The file is written to a temporary name and renamed at the end, together with train/valid
 masks (--valid-ratio).
 
+Multimodal demonstrations: robokit/ObstacleReach-v0's expert passes an obstacle on the left or on the right,
+drawn 50/50 per episode; each demo's `mode` attribute says which, masks "mode_left" / "mode_right" list them,
+and the split is printed:
+
+    python scripts/generate_dataset.py --env robokit/ObstacleReach-v0 --n-demos 200 --out datasets/obstacle_reach.hdf5
+
 Mixed-quality data for offline RL: --mixed SPEC keeps EVERY episode (successful or not, with its rewards and
 dones) and draws each episode's behaviour from SPEC, e.g. "expert:0.3,noisy:0.4,random:0.3" (behaviours:
 expert, noisy = expert + N(0, --noise-std) action noise, random = uniform actions, other_goal = the expert chasing
@@ -185,6 +191,7 @@ def main(argv=None) -> int:
     episode_seeds = np.random.default_rng(args.seed).choice(2**31 - 1, size=max_attempts, replace=False)
 
     start, attempts, total_steps = time.time(), 0, 0
+    by_mode: dict[str, list[str]] = {}  # multimodal experts: demo names per chosen mode
     with DatasetWriter(args.out, env_args=env.serialize(), compression=args.compression) as writer:
         with tqdm(total=args.n_demos, desc=f"{args.env} demos", unit="demo") as progress:
             while len(writer.demo_names) < args.n_demos and attempts < max_attempts:
@@ -192,9 +199,12 @@ def main(argv=None) -> int:
                 attempts += 1
                 episode = run_expert_episode(env, expert, seed=seed)
                 if episode.success:
-                    writer.add_episode(obs=episode.obs, next_obs=episode.next_obs, actions=episode.actions,
-                                       rewards=episode.rewards, dones=episode.dones, states=episode.states,
-                                       attrs={"seed": seed})
+                    attrs = {"seed": seed} if expert.mode is None else {"seed": seed, "mode": expert.mode}
+                    name = writer.add_episode(obs=episode.obs, next_obs=episode.next_obs, actions=episode.actions,
+                                              rewards=episode.rewards, dones=episode.dones, states=episode.states,
+                                              attrs=attrs)
+                    if expert.mode is not None:
+                        by_mode.setdefault(expert.mode, []).append(name)
                     total_steps += len(episode)
                     progress.update(1)
                 success_rate = len(writer.demo_names) / attempts
@@ -207,6 +217,8 @@ def main(argv=None) -> int:
         train_key, valid_key = mask_names()
         writer.set_mask(train_key, train)
         writer.set_mask(valid_key, valid)
+        for mode, names in sorted(by_mode.items()):
+            writer.set_mask(f"mode_{mode}", names)
     env.close()
 
     elapsed = time.time() - start
@@ -214,6 +226,9 @@ def main(argv=None) -> int:
           f"mean length {total_steps / kept:.1f}")
     print(f"attempts: {attempts}, expert success rate: {kept / attempts:.1%}, "
           f"{kept / elapsed:.1f} demos/s ({elapsed:.1f} s)")
+    if by_mode:
+        print("modes: " + ", ".join(f"{mode} {len(names)} ({len(names) / kept:.1%})"
+                                    for mode, names in sorted(by_mode.items())))
     return 0
 
 

@@ -11,7 +11,7 @@ from robokit.envs.gym_env import GymEnv, is_registered, register_robotics_envs
 from robokit.errors import UserError
 
 ROBOSUITE_TYPE = 1  # robomimic's EnvType values, for clear error messages
-REFERENCE_TASKS = ("FetchReach-v4", "FetchPush-v4", "FetchPickAndPlace-v4")
+REFERENCE_TASKS = ("FetchReach-v4", "FetchPush-v4", "FetchPickAndPlace-v4", "robokit/ObstacleReach-v0")
 SIM_EXTRA_HINT = "install the simulators with `pip install 'robokit[sim]'` (mujoco, gymnasium-robotics)"
 
 

@@ -7,13 +7,16 @@ import numpy as np
 from robokit.envs.experts.base import Expert
 from robokit.envs.experts.episodes import Episode, expert_success_rate, run_expert_episode
 from robokit.envs.experts.fetch import FetchPickAndPlaceExpert, FetchPushExpert, FetchReachExpert
+from robokit.envs.experts.obstacle_reach import ObstacleReachExpert
 from robokit.errors import UserError
 
 EXPERTS: dict[str, type[Expert]] = {
     "FetchReach": FetchReachExpert,
     "FetchPush": FetchPushExpert,
     "FetchPickAndPlace": FetchPickAndPlaceExpert,
+    "robokit/ObstacleReach": ObstacleReachExpert,
 }
+EXPERT_TASKS = ("FetchReach-v4", "FetchPush-v4", "FetchPickAndPlace-v4", "robokit/ObstacleReach-v0")
 
 
 def _task_family(env_name: str) -> str:
@@ -31,15 +34,16 @@ def make_expert(env_name: str, noise_std: float = 0.0, rng: np.random.Generator 
     """The scripted expert for `env_name` (any version / reward type of a supported task family)."""
     family = _task_family(env_name)
     if family not in EXPERTS:
-        known = ", ".join(f"{name}-v4" for name in EXPERTS)
-        raise UserError(f"no scripted expert for '{env_name}'; experts exist for: {known}")
+        raise UserError(f"no scripted expert for '{env_name}'; experts exist for: {', '.join(EXPERT_TASKS)}")
     return EXPERTS[family](noise_std=noise_std, rng=rng)
 
 
 __all__ = [
     "EXPERTS",
+    "EXPERT_TASKS",
     "Episode",
     "Expert",
+    "ObstacleReachExpert",
     "expert_success_rate",
     "has_expert",
     "make_expert",

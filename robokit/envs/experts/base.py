@@ -15,6 +15,7 @@ class Expert(abc.ABC):
     """
 
     action_dim: int = 4
+    mode: str | None = None  # multimodal experts: the way chosen for the current episode (set by reset())
 
     def __init__(self, noise_std: float = 0.0, rng: np.random.Generator | None = None):
         if noise_std < 0:

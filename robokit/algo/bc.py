@@ -252,19 +252,37 @@ class BC_RNN(BC):
 
     def reset(self) -> None:
         self._rnn_state = None
-        self._rnn_counter = 0
+        self._rnn_counter: torch.Tensor | None = None  # (B,) steps since each env's last re-plan
         self._open_loop_obs = None
 
+    def reset_envs(self, env_mask) -> None:
+        """Start the envs of `env_mask` (B,) bool afresh: they re-plan (zero hidden state) at their next step."""
+        if self._rnn_counter is not None:
+            mask = torch.as_tensor(env_mask, dtype=torch.bool, device=self._rnn_counter.device)
+            self._rnn_counter = torch.where(mask, torch.zeros_like(self._rnn_counter), self._rnn_counter)
+
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
-        """obs {k: (B, *shape)} -> actions (B, A), advancing the hidden state one step."""
+        """obs {k: (B, *shape)} -> actions (B, A), advancing the hidden state one step.
+
+        Each env re-plans (zero hidden state, new open-loop observation) every `algo.rnn.horizon` of its own
+        steps, counted from its own reset (`reset_envs`), so envs of a batch may re-plan at different steps.
+        """
         self._check_eval()
         policy = self.nets["policy"]
         batch_size = next(iter(obs_dict.values())).shape[0]
-        replan = self._rnn_counter % self.algo_config.rnn.horizon == 0
-        if self._rnn_state is None or replan or _state_batch_size(self._rnn_state) != batch_size:
+        if self._rnn_state is None or _state_batch_size(self._rnn_state) != batch_size:
             self._rnn_state = policy.initial_state(batch_size, self.device)
+            self._rnn_counter = torch.zeros(batch_size, dtype=torch.long, device=self.device)
             self._open_loop_obs = obs_dict
-        self._rnn_counter += 1
+        replan = self._rnn_counter % self.algo_config.rnn.horizon == 0  # (B,)
+        if replan.any():
+            fresh = policy.initial_state(batch_size, self.device)
+            keep = lambda new, old: torch.where(replan.view(1, -1, 1), new, old)  # noqa: E731  (L, B, H)
+            self._rnn_state = (tuple(keep(n, o) for n, o in zip(fresh, self._rnn_state))
+                               if isinstance(self._rnn_state, tuple) else keep(fresh, self._rnn_state))
+            self._open_loop_obs = {k: torch.where(replan.view(-1, *([1] * (v.dim() - 1))), v, self._open_loop_obs[k])
+                                   for k, v in obs_dict.items()}
+        self._rnn_counter = self._rnn_counter + 1
         obs = self._open_loop_obs if self.algo_config.rnn.open_loop else obs_dict
         with torch.no_grad():
             out, self._rnn_state = policy({k: v.unsqueeze(1) for k, v in obs.items()}, goal_dict, self._rnn_state)

@@ -84,3 +84,19 @@ def test_rnn_keeps_hidden_state_and_replans_every_horizon():
     np.testing.assert_allclose(actions[4], actions[1], rtol=1e-6)
     policy.start_episode()  # reset() clears the state
     np.testing.assert_allclose(policy(obs(0.5)), actions[0], rtol=1e-6)
+
+
+def test_rnn_resets_and_replans_per_env():
+    algo = make_algo(["algo.rnn.enabled=true", "train.seq_length=3", "algo.rnn.horizon=3"])
+    policy = RolloutPolicy(algo)
+    assert policy.supports_env_reset
+    policy.start_episode()
+    alone = [policy(obs(0.5)) for _ in range(4)]  # one env: steps 0-3 (re-plans at 0 and 3)
+    policy.start_episode()
+    both = [policy(obs(0.5, batch=2)) for _ in range(2)]
+    policy.start_episode(env_mask=[False, True])  # env 1 starts a new episode after 2 steps
+    both += [policy(obs(0.5, batch=2)) for _ in range(2)]
+    for step in range(4):
+        np.testing.assert_allclose(both[step][0], alone[step], rtol=1e-5, atol=1e-6)  # env 0 runs on
+    np.testing.assert_allclose(both[2][1], alone[0], rtol=1e-5, atol=1e-6)  # env 1 starts afresh
+    np.testing.assert_allclose(both[3][1], alone[1], rtol=1e-5, atol=1e-6)

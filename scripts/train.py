@@ -8,6 +8,7 @@
                                                                                           # ppo, a2c): no dataset
     python scripts/train.py --algo sac --print-schema                             # the config's JSON Schema
     python scripts/train.py --resume runs/bc/20260101_120000_000000               # continue a stopped run exactly
+    torchrun --nproc_per_node 2 scripts/train.py --config configs/bc.json --dataset D.hdf5   # data-parallel
 
 User errors (bad config, missing or malformed dataset) print one line and exit with code 2, writing nothing.
 """
@@ -57,7 +58,8 @@ def main() -> None:
         config.experiment.name = args.name
     run_dir = train(config, dataset_path=args.dataset, output_dir=args.output, device=args.device,
                     debug=args.debug, progress=not args.no_progress, resume_dir=args.resume)
-    print(f"finished: {run_dir}")
+    if run_dir is not None:  # None on the ranks other than 0 of a torchrun job
+        print(f"finished: {run_dir}")
 
 
 if __name__ == "__main__":

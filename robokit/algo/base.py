@@ -45,6 +45,9 @@ class Algo:
     """
 
     log_diagnostics: bool = True
+    #: called with every network's gradients before clipping and stepping; data-parallel training sets it to an
+    #: average over the ranks (robokit.train.distributed), None otherwise
+    gradient_sync = None
 
     def __init__(self, algo_config, obs_config, global_config, obs_key_shapes, ac_dim, device):
         self.algo_config = algo_config
@@ -202,6 +205,8 @@ class Algo:
         max_norm = max_grad_norm if max_grad_norm is not None else getattr(self.global_config.train, "max_grad_norm", None)
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         grads = [p.grad for p in params]
+        if self.gradient_sync is not None:  # data-parallel training: the mean gradient over the ranks
+            self.gradient_sync(grads)
         if max_norm is not None:  # torch.nn.utils.clip_grad_norm_ with gradient_norm's faster norm
             grad_norm = gradient_norm(grads)
             torch.nn.utils.clip_grads_with_norm_(params, max_norm, grad_norm)

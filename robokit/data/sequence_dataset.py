@@ -393,12 +393,14 @@ class SequenceDataset(Dataset):
         return self.get_batch(index)
 
     def make_batch_sampler(self, batch_size: int, shuffle: bool = True, generator=None,
-                           drop_last: bool = True) -> "IndexBatchSampler":
-        """Sampler of (B,) index tensors, for `DataLoader(ds, sampler=..., batch_size=None)` (vectorised batches)."""
-        if drop_last and len(self) < batch_size:
-            raise DatasetError(f"{self.hdf5_path}: {len(self)} samples is fewer than batch_size={batch_size}; "
+                           drop_last: bool = True, shard: tuple[int, int] = (0, 1)) -> "IndexBatchSampler":
+        """Sampler of (B,) index tensors, for `DataLoader(ds, sampler=..., batch_size=None)` (vectorised batches);
+        `shard` (rank, world_size): this rank's slice of global batches of B x world_size."""
+        if drop_last and len(self) < batch_size * shard[1]:
+            raise DatasetError(f"{self.hdf5_path}: {len(self)} samples is fewer than batch_size={batch_size}"
+                               f"{f' x {shard[1]} ranks' if shard[1] > 1 else ''}; "
                                "fix: lower the batch size or use more demos")
-        return IndexBatchSampler(len(self), batch_size, shuffle, generator, drop_last)
+        return IndexBatchSampler(len(self), batch_size, shuffle, generator, drop_last, shard)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(path={self.hdf5_path!r}, filter_key={self.filter_by_attribute!r}, "
@@ -413,10 +415,16 @@ class IndexBatchSampler(Sampler):
     """Batches of sample indices as (B,) long tensors: one pass is a permutation of range(n) (or range(n) in
     order without shuffle) cut into batches, made with one `torch.randperm` rather than index by index."""
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool = True, generator=None, drop_last: bool = True):
-        self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
+    def __init__(self, n: int, batch_size: int, shuffle: bool = True, generator=None, drop_last: bool = True,
+                 shard: tuple[int, int] = (0, 1)):
+        self.n, self.shuffle, self.drop_last = n, shuffle, drop_last
         self.generator = generator
         self._skip = 0
+        #: (rank, world_size): every rank draws the same global batches of batch_size * world_size indices (the
+        #: same seeded permutation) and keeps its own slice of batch_size, so all ranks take the same steps
+        self.rank, self.world_size = shard
+        self.batch_size = batch_size * self.world_size  # of the global batch
+        self.shard_size = batch_size
 
     def skip(self, n_batches: int) -> None:
         """Start the next pass `n_batches` batches in, as if they had been drawn (passes before included): with a
@@ -431,7 +439,8 @@ class IndexBatchSampler(Sampler):
         order = self._order()
         stop = self.n - self.n % self.batch_size if self.drop_last else self.n
         for first in range(skip * self.batch_size, stop, self.batch_size):
-            yield order[first:first + self.batch_size]
+            batch = order[first:first + self.batch_size]
+            yield batch if self.world_size == 1 else batch[self.rank * self.shard_size:(self.rank + 1) * self.shard_size]
 
     def _order(self) -> torch.Tensor:
         return torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
@@ -441,10 +450,13 @@ class IndexBatchSampler(Sampler):
 
 
 def make_dataloader(dataset: SequenceDataset, batch_size: int, num_workers: int = 0, shuffle: bool = True,
-                    seed: int | None = None, drop_last: bool = True, **loader_kwargs) -> DataLoader:
-    """DataLoader yielding vectorised batches: each worker gathers a whole batch with one `get_batch`."""
+                    seed: int | None = None, drop_last: bool = True, shard: tuple[int, int] = (0, 1),
+                    **loader_kwargs) -> DataLoader:
+    """DataLoader yielding vectorised batches: each worker gathers a whole batch with one `get_batch`; `shard`
+    (rank, world_size) for data-parallel training."""
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    sampler = dataset.make_batch_sampler(batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
+    sampler = dataset.make_batch_sampler(batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last,
+                                         shard=shard)
     loader_kwargs.setdefault("persistent_workers", num_workers > 0)
     if seed is not None:  # workers' base seed from its own generator: the global torch RNG is left to training
         loader_kwargs.setdefault("generator", torch.Generator().manual_seed(seed + 1))

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from robokit.config.online import OnlineConfig
 from robokit.errors import ConfigError
+from robokit.train.distributed import launched_by_torchrun
 from robokit.utils.partial_files import is_write_failure, write_error
 
 
@@ -17,7 +18,8 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     """Train `config`'s algorithm and return the run folder.
 
     Online algorithms need `experiment.env` and take no dataset; offline ones run `robokit.train.offline.train`
-    unchanged (they may still name an env for evaluation rollouts). A full disk, or a folder that cannot be
+    unchanged (they may still name an env for evaluation rollouts). Under `torchrun` offline algorithms train
+    data-parallel (robokit.train.distributed); the ranks other than 0 return None. A full disk, or a folder that cannot be
     written, while the run writes its files is an OutputWriteError naming the path and the free space.
     """
     try:
@@ -29,6 +31,22 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
 
 
 def _train(config, dataset_path, output_dir, device, debug: bool, progress: bool, resume_dir) -> Path:
+    if launched_by_torchrun():
+        if is_online(config):
+            raise ConfigError(f"{config.algo_name} learns online and does not train across processes yet; fix: run "
+                              "scripts/train.py without torchrun (vector envs: train.num_envs)")
+        if resume_dir is not None:
+            raise ConfigError("--resume under torchrun is not supported yet (the RNG states are saved for one "
+                              "process); fix: resume without torchrun, or start a new distributed run")
+        from robokit.train import offline
+        from robokit.train.distributed import init_distributed
+
+        dist = init_distributed(device)
+        try:
+            return offline.train(config, dataset_path=dataset_path, output_dir=output_dir, device=dist.device,
+                                 debug=debug, progress=progress and dist.is_main, dist=dist)
+        finally:
+            dist.close()
     if is_online(config):
         if resume_dir is not None:
             raise ConfigError(f"--resume is not yet supported for online algorithms ({config.algo_name}); fix: start "

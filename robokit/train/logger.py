@@ -9,12 +9,15 @@ from tqdm import tqdm
 class RunLogger:
     """Writes `<log_dir>/log.txt` and TensorBoard event files under `<log_dir>/tb`."""
 
-    def __init__(self, log_dir: str | Path, log_tb: bool = True, log_txt: bool = True, quiet: bool = False):
-        self.log_dir = Path(log_dir)
+    def __init__(self, log_dir: str | Path | None, log_tb: bool = True, log_txt: bool = True, quiet: bool = False):
+        """`log_dir=None`: a logger that writes and prints nothing (the ranks other than 0 of a distributed run)."""
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.quiet = quiet or log_dir is None
+        self._txt = self._tb = None
+        if self.log_dir is None:
+            return
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.quiet = quiet
         self._txt = open(self.log_dir / "log.txt", "a", encoding="utf-8") if log_txt else None
-        self._tb = None
         if log_tb:
             from tensorboardX import SummaryWriter
 

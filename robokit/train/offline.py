@@ -30,6 +30,7 @@ from robokit.errors import CheckpointError, ConfigError, DatasetError, TrainingD
 from robokit.models.obs_encoder import check_observation_encoders
 from robokit.train.checkpoint import (build_checkpoint, load_checkpoint, load_weights, prune_epoch_checkpoints,
                                      save_checkpoint)
+from robokit.train.distributed import DistContext
 from robokit.train.divergence import diverged_error
 from robokit.train.resume import capture_rng_state, check_resumable, restore_rng_state
 from robokit.train.logger import RunLogger
@@ -124,15 +125,18 @@ def load_datasets(config, dataset_path) -> tuple[SequenceDataset, SequenceDatase
 GATHER_BYTES = 8 * 2**20  # without workers, gather several batches at once up to about this many bytes
 
 
-def batch_stream(dataset: SequenceDataset, batch_size: int, num_workers: int, seed: int, start: int = 0):
+def batch_stream(dataset: SequenceDataset, batch_size: int, num_workers: int, seed: int, start: int = 0,
+                 shard: tuple[int, int] = (0, 1)):
     """Endless iterator of shuffled batches (each pass over the sampler reshuffles), from the `start`-th batch of
-    the seeded sequence on (a resumed run continues where the interrupted one stopped).
+    the seeded sequence on (a resumed run continues where the interrupted one stopped); `shard` (rank,
+    world_size): this rank's slice of each global batch (data-parallel training).
 
     Without workers, batches are gathered here, not through a DataLoader, and several at a time (one
     `get_batch` for up to GATHER_BYTES of small low-dimensional batches, then sliced): the per-batch Python
     work of gathering is what a training step on small networks waits for.
     """
-    loader = make_dataloader(dataset, min(batch_size, len(dataset)), num_workers=num_workers, seed=seed)
+    loader = make_dataloader(dataset, min(batch_size, len(dataset) // shard[1]), num_workers=num_workers, seed=seed,
+                             shard=shard)
     loader.sampler.skip(start)
     if num_workers > 0:
         while True:
@@ -155,8 +159,9 @@ def batch_stream(dataset: SequenceDataset, batch_size: int, num_workers: int, se
                 first += len(part)
 
 
-def steps_per_epoch(n_steps: int | None, dataset: SequenceDataset, batch_size: int) -> int:
-    return n_steps if n_steps is not None else max(len(dataset) // batch_size, 1)
+def steps_per_epoch(n_steps: int | None, dataset: SequenceDataset, batch_size: int, world_size: int = 1) -> int:
+    """`n_steps`, or one pass over the dataset in global batches of batch_size x world_size."""
+    return n_steps if n_steps is not None else max(len(dataset) // (batch_size * world_size), 1)
 
 
 def run_epoch(algo, batches, num_steps: int, epoch: int, validate: bool = False, progress: bool = True,
@@ -246,12 +251,13 @@ def create_run_dir(config, output_dir=None) -> Path:
 
 
 def train(config, dataset_path=None, output_dir=None, device=None, debug: bool = False, progress: bool = True,
-          resume_dir=None) -> Path:
+          resume_dir=None, dist: "DistContext | None" = None) -> Path:
     """Train `config`'s algorithm on its dataset; returns the run folder.
 
     `resume_dir`: continue that run folder from its `models/last.pth` exactly as if it had not stopped (weights,
     optimisers, schedules, EMA, RNG states, sampler position, counters, best scores); `config` may differ from
-    the run's only in `robokit.train.resume.RESUMABLE_KEYS`.
+    the run's only in `robokit.train.resume.RESUMABLE_KEYS`. `dist`: this process's rank in a data-parallel
+    job (robokit.train.distributed); rank 0 alone writes and evaluates.
     """
     if debug:
         apply_debug_settings(config)
@@ -278,7 +284,10 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     train_ds, valid_ds = load_datasets(config, dataset_path)
     env_args = env_args_for_run(config, train_ds.env_args)
     rollout_cfg = config.experiment.rollout
-    eval_envs = make_eval_envs(config, env_args) if rollout_cfg.enabled else {}
+    main = dist is None or dist.is_main  # the one process that writes files and runs rollouts
+    eval_envs = make_eval_envs(config, env_args) if rollout_cfg.enabled and main else {}
+    if dist is not None:
+        device = dist.device
 
     torch.manual_seed(config.train.seed)
     np.random.seed(config.train.seed)
@@ -292,15 +301,26 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                         ac_dim=train_ds.action_dim, device=device)
     if config.experiment.ckpt_path:
         algo.deserialize(load_checkpoint(config.experiment.ckpt_path)["model"])
+    shard = (0, 1)
+    if dist is not None:
+        dist.broadcast_from_main(algo.nets)
+        algo.gradient_sync = dist.average_gradients
+        torch.manual_seed(config.train.seed + dist.rank)  # per-rank randomness (dropout, noise) from here on
+        shard = (dist.rank, dist.world_size)
     state = TrainState()
     if resumed is not None:
         run_dir = Path(resume_dir)
         state = resume_algo(algo, resumed, run_dir / "models" / "last.pth")
-    else:
+    elif main:
         run_dir = create_run_dir(config, output_dir)
-    config.dump(run_dir / "config.json")
-    log = RunLogger(run_dir / "logs", log_tb=config.experiment.logging.log_tb,
-                    log_txt=config.experiment.logging.terminal_output_to_txt)
+    else:
+        run_dir = None
+    if main:
+        config.dump(run_dir / "config.json")
+        log = RunLogger(run_dir / "logs", log_tb=config.experiment.logging.log_tb,
+                        log_txt=config.experiment.logging.terminal_output_to_txt)
+    else:
+        log = RunLogger(None)  # other ranks write nothing
     log.print(f"run folder: {run_dir}")
     log.print(f"train: {train_ds}")
     if valid_ds is not None:
@@ -320,13 +340,13 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
         saved["last"] = path
 
     batch_size = config.train.batch_size
-    n_train = steps_per_epoch(config.experiment.epoch_every_n_steps, train_ds, batch_size)
-    n_valid = (steps_per_epoch(config.experiment.validation_epoch_every_n_steps, valid_ds, batch_size)
+    n_train = steps_per_epoch(config.experiment.epoch_every_n_steps, train_ds, batch_size, shard[1])
+    n_valid = (steps_per_epoch(config.experiment.validation_epoch_every_n_steps, valid_ds, batch_size, shard[1])
                if valid_ds is not None else 0)
     train_batches = batch_stream(train_ds, batch_size, config.train.num_data_workers, config.train.seed,
-                                 start=state.step)
-    valid_batches = (batch_stream(valid_ds, batch_size, 0, config.train.seed, start=state.epoch * n_valid)
-                     if valid_ds is not None else None)
+                                 start=state.step, shard=shard)
+    valid_batches = (batch_stream(valid_ds, batch_size, 0, config.train.seed, start=state.epoch * n_valid,
+                                  shard=shard) if valid_ds is not None else None)
     algo.set_steps_per_epoch(n_train)  # the run's length, for learning rates that step every batch
     save_cfg = config.experiment.save
     last_time_save = time.time()
@@ -381,7 +401,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                         if save_cfg.on_best_rollout_return:
                             saves.append("model_best_return")
 
-            if save_cfg.enabled:
+            if save_cfg.enabled and main:
                 periodic = save_cfg.every_n_epochs is not None and epoch % save_cfg.every_n_epochs == 0
                 timed = save_cfg.every_n_seconds is not None and time.time() - last_time_save > save_cfg.every_n_seconds
                 if periodic or timed or epoch in save_cfg.epochs:

@@ -40,6 +40,17 @@ class ComposedAlgo(Algo):
             raise ConfigError(f"{ema.key_path('enabled')}: {type(self).__name__} is made of parts that average "
                               f"their own weights; enable algo.<part>.ema instead (parts: {', '.join(self.parts)})")
 
+    # ----- data-parallel gradient averaging: every part's -----
+    @property
+    def gradient_sync(self):
+        return getattr(self, "_gradient_sync", None)
+
+    @gradient_sync.setter
+    def gradient_sync(self, sync) -> None:
+        self._gradient_sync = sync
+        for part in self.parts.values():
+            part.gradient_sync = sync
+
     # ----- EMA: each part's own -----
     def ema_state(self) -> dict | None:
         state = {name: part.ema_state() for name, part in self.parts.items()}

@@ -94,6 +94,15 @@ def test_same_seed_same_start_and_json_round_trip(env):
     rebuilt.close()
 
 
+def test_stored_states_restore_the_observations(env):
+    episode = run_expert_episode(env, ObstacleReachExpert("left"), seed=4)
+    env.reset(seed=5)  # another start
+    for t in (0, len(episode) // 2):
+        obs = env.set_state(episode.states[t])
+        for key in KEYS:
+            np.testing.assert_allclose(obs[key], episode.obs[key][t], atol=1e-6)
+
+
 def test_success_is_the_environment_s(env):
     env.reset(seed=2)
     _place_agent(env, 0.03, 0.4)  # 3 cm from the goal centre

@@ -2,8 +2,8 @@
 
 Every mistake a user can make with their own input (a config, a dataset, a path) raises a subclass of
 `UserError`. Scripts catch it, print its one-line message and exit with code 2 (see `robokit.cli`).
-`TrainingDivergedError` (a non-finite loss, gradient or weight) is not the user's input but is reported
-the same way, with its own exit code, 3. Anything else is a bug in robokit and keeps its traceback.
+`RunStopped` errors are not the user's input but are reported the same way, each with its own exit code: a
+non-finite loss, gradient or weight (`TrainingDivergedError`) 3, memory past its limit (`MemoryLimitError`) 4. Anything else is a bug in robokit and keeps its traceback.
 """
 
 
@@ -27,7 +27,13 @@ class OutputWriteError(UserError):
     """A file of a run (checkpoint, log, video, dataset) could not be written: a full disk, a read-only folder."""
 
 
-class TrainingDivergedError(Exception):
+class RunStopped(Exception):
+    """A run that robokit stopped on purpose; scripts print the one-line message and exit with `exit_code`."""
+
+    exit_code = 1
+
+
+class TrainingDivergedError(RunStopped):
     """Training produced a non-finite loss, gradient or weight; the message names where and the likely cause.
 
     Raised by the gradient path (`Algo.apply_gradients`) and the training loops, which add the epoch and step.
@@ -39,3 +45,9 @@ class TrainingDivergedError(Exception):
         super().__init__(message)
         #: where in the run it happened, e.g. "epoch 2, step 7 of 50" (set by the loop that catches it)
         self.where = where
+
+
+class MemoryLimitError(RunStopped):
+    """The process's memory passed `experiment.memory.max_fraction`; an emergency checkpoint was written."""
+
+    exit_code = 4

@@ -56,6 +56,16 @@ class RolloutConfig(Section):
     )
 
 
+class MemoryConfig(Section):
+    """The memory monitor (robokit addition): process RAM and CUDA memory logged as Memory/*, and a stop with an
+    emergency checkpoint before the machine runs out."""
+
+    max_fraction: float | None = param(
+        0.95, "stop with models/emergency.pth and exit code 4 when the process's RAM (or torch's CUDA memory) passes "
+        "this fraction of the machine's (null: never stop)", minimum=0.0, maximum=1.0)
+    every_n_steps: int = param(50, "gradient steps (online: vector env steps) between two readings", minimum=1)
+
+
 class ExperimentConfig(Section):
     """Everything about a run that is not the learning problem itself."""
 
@@ -63,6 +73,7 @@ class ExperimentConfig(Section):
     validate: bool = param(True, "compute a validation loss on held-out demos each epoch")
     logging: LoggingConfig = param(LoggingConfig(), "logging outputs")
     save: SaveConfig = param(SaveConfig(), "checkpoint saving")
+    memory: MemoryConfig = param(MemoryConfig(), "memory monitor (robokit addition)")
     epoch_every_n_steps: int | None = param(100, "gradient steps per epoch (null: one pass over the data)", minimum=1)
     validation_epoch_every_n_steps: int | None = param(
         10, "batches per validation epoch (null: one pass over the validation data)", minimum=1

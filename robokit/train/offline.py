@@ -26,12 +26,13 @@ from robokit.algo.registry import algo_class_for_config
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
 from robokit.data.hdf5_format import obs_specs
 from robokit.envs import create_envs
-from robokit.errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
+from robokit.errors import CheckpointError, ConfigError, DatasetError, MemoryLimitError, TrainingDivergedError
 from robokit.models.obs_encoder import check_observation_encoders
 from robokit.train.checkpoint import (build_checkpoint, load_checkpoint, load_weights, prune_epoch_checkpoints,
                                      save_checkpoint)
 from robokit.train.distributed import DistContext
 from robokit.train.divergence import diverged_error
+from robokit.train.memory import MEMORY_FIX, MemoryMonitor
 from robokit.train.resume import capture_rng_state, check_resumable, restore_rng_state
 from robokit.train.logger import RunLogger
 from robokit.train.precision import gradient_step_precision, set_flush_denormals
@@ -165,7 +166,7 @@ def steps_per_epoch(n_steps: int | None, dataset: SequenceDataset, batch_size: i
 
 
 def run_epoch(algo, batches, num_steps: int, epoch: int, validate: bool = False, progress: bool = True,
-              stats_every: int = 1, precision: str = "off") -> dict:
+              stats_every: int = 1, precision: str = "off", monitor: MemoryMonitor | None = None) -> dict:
     """`num_steps` batches through `train_on_batch`; returns the mean of each logged value.
 
     The info of every `stats_every`-th step (the first one included) is logged; on the other steps the algorithm
@@ -185,6 +186,8 @@ def run_epoch(algo, batches, num_steps: int, epoch: int, validate: bool = False,
                 except TrainingDivergedError as exc:
                     exc.where = f"epoch {epoch}, step {step + 1} of {num_steps}"
                     raise
+            if monitor is not None:
+                monitor.step()
             if logged:
                 for key, value in algo.log_info(info).items():
                     logs[key].append(value)
@@ -251,13 +254,14 @@ def create_run_dir(config, output_dir=None) -> Path:
 
 
 def train(config, dataset_path=None, output_dir=None, device=None, debug: bool = False, progress: bool = True,
-          resume_dir=None, dist: "DistContext | None" = None) -> Path:
+          resume_dir=None, dist: "DistContext | None" = None, memory_reader=None) -> Path:
     """Train `config`'s algorithm on its dataset; returns the run folder.
 
     `resume_dir`: continue that run folder from its `models/last.pth` exactly as if it had not stopped (weights,
     optimisers, schedules, EMA, RNG states, sampler position, counters, best scores); `config` may differ from
     the run's only in `robokit.train.resume.RESUMABLE_KEYS`. `dist`: this process's rank in a data-parallel
-    job (robokit.train.distributed); rank 0 alone writes and evaluates.
+    job (robokit.train.distributed); rank 0 alone writes and evaluates. `memory_reader`: what the memory monitor
+    reads (default: this process's RAM and CUDA memory; tests inject one).
     """
     if debug:
         apply_debug_settings(config)
@@ -349,6 +353,8 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                                   shard=shard) if valid_ds is not None else None)
     algo.set_steps_per_epoch(n_train)  # the run's length, for learning rates that step every batch
     save_cfg = config.experiment.save
+    memory_cfg = config.experiment.memory
+    monitor = MemoryMonitor(memory_cfg.max_fraction, memory_cfg.every_n_steps, memory_reader, device)
     last_time_save = time.time()
     try:
         for epoch in range(state.epoch + 1, config.train.num_epochs + 1):
@@ -357,10 +363,11 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
             algo.set_train()
             train_log = run_epoch(algo, train_batches, n_train, epoch, progress=progress,
                                   stats_every=config.experiment.logging.stats_every_n_steps,
-                                  precision=config.train.mixed_precision)
+                                  precision=config.train.mixed_precision, monitor=monitor)
             state.step += n_train
             step_rate = n_train / (time.perf_counter() - started)
             log.scalars("Train", {**train_log, "Steps_per_second": step_rate}, epoch)
+            log.scalars("Memory", monitor.epoch_peaks(), epoch)
             line = f"epoch {epoch}/{config.train.num_epochs} | loss {train_log['Loss']:.4f} | {step_rate:.0f} steps/s"
             saves: list[str] = []
 
@@ -418,6 +425,14 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                 line += f" | saved {', '.join(saves)}"
             log.print(line)
             algo.on_epoch_end(epoch)
+    except MemoryLimitError as exc:
+        kept = "no checkpoint written (not rank 0)"
+        if main:
+            checkpoint("emergency", state)
+            kept = f"wrote {run_dir / 'models' / 'emergency.pth'}"
+        error = MemoryLimitError(f"{exc} in epoch {state.epoch}; {kept}; fix: {MEMORY_FIX}")
+        log.print(f"error: {error}", terminal=False)  # the script prints it once
+        raise error from None
     except TrainingDivergedError as exc:
         error = diverged_error(exc, config, algo, exc.where or f"the end of epoch {state.epoch}", saved.get("last"))
         log.print(f"error: {error}", terminal=False)  # the script prints it once

@@ -43,9 +43,10 @@ from robokit.data.running_stats import ObsNormalizer, RewardScaler
 from robokit.envs import create_envs
 from robokit.envs.base import GYM_TYPE
 from robokit.envs.vector_env import VectorEnv, action_scaling_stats
-from robokit.errors import ConfigError, TrainingDivergedError
+from robokit.errors import ConfigError, MemoryLimitError, TrainingDivergedError
 from robokit.train.checkpoint import build_checkpoint, load_checkpoint, prune_epoch_checkpoints, save_checkpoint
 from robokit.train.divergence import diverged_error
+from robokit.train.memory import MEMORY_FIX, MemoryMonitor
 from robokit.train.experience import ExperienceWriter
 from robokit.train.logger import RunLogger
 from robokit.train.offline import check_output_dir, create_run_dir, env_args_for_run
@@ -112,7 +113,7 @@ def _to_numpy(tree):
 class OnlineRun:
     """The state of one online run: environments, algorithm, normalisers, experience, counters, outputs."""
 
-    def __init__(self, config, output_dir=None, device=None, progress: bool = True):
+    def __init__(self, config, output_dir=None, device=None, progress: bool = True, memory_reader=None):
         self.config = config
         self.progress = progress
         train_cfg = config.train
@@ -121,12 +122,12 @@ class OnlineRun:
         self.venv = VectorEnv(self.env_args["env_name"], train_cfg.num_envs, train_cfg.vector_env,
                               self.env_args.get("env_kwargs"))
         try:
-            self._setup(output_dir, device)
+            self._setup(output_dir, device, memory_reader)
         except BaseException:
             self.close()
             raise
 
-    def _setup(self, output_dir, device) -> None:
+    def _setup(self, output_dir, device, memory_reader) -> None:
         config, train_cfg, venv = self.config, self.config.train, self.venv
         self.obs_shapes = resolve_obs_keys(config, venv.obs_shapes, venv.obs_dtypes)
         self.obs_dtypes = {k: venv.obs_dtypes[k] for k in self.obs_shapes}
@@ -172,6 +173,8 @@ class OnlineRun:
             self.log.print(repr(self.buffer))
         self.log.print(repr(self.algo))
 
+        memory_cfg = config.experiment.memory
+        self.monitor = MemoryMonitor(memory_cfg.max_fraction, memory_cfg.every_n_steps, memory_reader, self.device)
         self.epoch = 0
         self.last_saved: Path | None = None  # the last checkpoint written, for the message of a diverged run
         self.best_return = -math.inf
@@ -300,6 +303,7 @@ class OnlineRun:
             if name in scalars:
                 line += f" | {name.lower()} {scalars[name]:.3g}"
         self.log.scalars("Train", scalars, self.global_step)
+        self.log.scalars("Memory", self.monitor.epoch_peaks(), self.global_step)
 
         saves: list[str] = []
         due = self.epoch > rollout_cfg.warmstart and self.epoch % rollout_cfg.rate == 0
@@ -346,11 +350,12 @@ class OnlineRun:
         if self.eval_envs[0].max_episode_steps is not None:
             horizon = min(horizon, self.eval_envs[0].max_episode_steps)
         video = self.run_dir / "videos" / f"step_{self.global_step}.mp4" if self.config.experiment.render_video else None
-        stats = rollout_with_stats(
-            self.rollout_policy(), self.eval_envs, rollout_cfg.n, horizon, rollout_cfg.terminate_on_success,
-            seed=10_000 + 1000 * self.config.train.seed, video_path=video, video_skip=self.config.experiment.video_skip,
-            progress=False,
-        )
+        with self.algo.ema_weights():  # with algo.ema on, evaluation judges the EMA weights
+            stats = rollout_with_stats(
+                self.rollout_policy(), self.eval_envs, rollout_cfg.n, horizon, rollout_cfg.terminate_on_success,
+                seed=10_000 + 1000 * self.config.train.seed, video_path=video,
+                video_skip=self.config.experiment.video_skip, progress=False,
+            )
         self.algo.set_train()
         return stats
 
@@ -408,6 +413,7 @@ class OnlineRun:
             while self.global_step < total:
                 try:
                     step_fn()
+                    self.monitor.step()
                 except TrainingDivergedError as exc:
                     exc.where = (f"epoch {self.epoch + 1}, env step {self.global_step:,}, "
                                  f"gradient update {self.num_updates + 1}")
@@ -426,6 +432,11 @@ class OnlineRun:
                 self.log.print(f"wrote {len(names)} episodes ({self.experience.num_transitions:,} transitions) "
                                f"to {self.experience.path}")
                 self.experience = None
+        except MemoryLimitError as exc:
+            path = self.save("emergency")
+            error = MemoryLimitError(f"{exc} at env step {self.global_step:,}; wrote {path}; fix: {MEMORY_FIX}")
+            self.log.print(f"error: {error}", terminal=False)  # the script prints it once
+            raise error from None
         except TrainingDivergedError as exc:
             error = diverged_error(exc, self.config, self.algo, exc.where or f"the end of epoch {self.epoch}", self.last_saved)
             self.log.print(f"error: {error}", terminal=False)  # the script prints it once
@@ -445,14 +456,15 @@ class OnlineRun:
         self.venv.close()
 
 
-def train(config, output_dir=None, device=None, debug: bool = False, progress: bool = True) -> Path:
+def train(config, output_dir=None, device=None, debug: bool = False, progress: bool = True,
+          memory_reader=None) -> Path:
     """Train `config`'s online algorithm in `experiment.env`; returns the run folder."""
     if debug:
         apply_debug_settings(config)
     check_online_config(config)  # everything about the config fails here, before any environment exists
     device = resolve_device(device, config.train.cuda)
     check_output_dir(config, output_dir)
-    run = OnlineRun(config, output_dir=output_dir, device=device, progress=progress)
+    run = OnlineRun(config, output_dir=output_dir, device=device, progress=progress, memory_reader=memory_reader)
     try:
         return run.run()
     finally:

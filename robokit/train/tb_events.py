@@ -1,5 +1,5 @@
-"""Read the scalars back out of tensorboardX event files (TFRecord framing of `Event` protos), so tests can check
-what TensorBoard would plot without installing TensorBoard."""
+"""Read the scalars back out of tensorboardX event files (TFRecord framing of `Event` protos): what TensorBoard
+would plot, for sweeps' result tables and tests, without installing TensorBoard."""
 
 import struct
 from collections import defaultdict

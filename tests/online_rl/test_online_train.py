@@ -22,7 +22,7 @@ from robokit.train import online
 from robokit.train.checkpoint import load_checkpoint
 from robokit.utils.normalization import normalize
 from script_runner import run_script
-from tb_events import read_scalars
+from robokit.train.tb_events import read_scalars
 
 REPO = Path(__file__).resolve().parents[2]
 ALGOS = ["sac", "td3", "ppo", "a2c"]

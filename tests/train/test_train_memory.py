@@ -3,7 +3,7 @@ one line with exit code 4 (an injected reader plays the filling machine)."""
 
 import pytest
 
-from tb_events import read_scalars
+from robokit.train.tb_events import read_scalars
 from robokit.config import apply_overrides, load_config
 from robokit.errors import MemoryLimitError
 from robokit.train.checkpoint import load_checkpoint

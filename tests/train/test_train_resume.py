@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from script_runner import REPO, assert_one_line_error, run_script
-from tb_events import read_scalars
+from robokit.train.tb_events import read_scalars
 
 
 def train_command(dataset, out, workers: int, *extra) -> list[str]:

@@ -1,0 +1,147 @@
+"""Hyperparameter sweeps: trials from a JSON spec, run as `train.py` subprocesses, results from their logs.
+
+A spec (JSON) names a base config and the values to try for dotted config keys:
+
+    {"name": "bc_lr", "config": "configs/bc.json", "dataset": "datasets/fetch_push.hdf5",
+     "set": ["train.num_epochs=100"],                              # fixed overrides for every trial
+     "grid": {"algo.optim_params.policy.learning_rate.initial": [1e-3, 1e-4],
+              "train.batch_size": [64, 256]},                       # every combination ...
+     "zip": [{"algo.actor_layer_dims": [[256], [1024, 1024]],       # ... with each zipped group as one axis:
+              "algo.gmm.enabled": [false, true]}],                  #     its lists are taken together
+     "metric": "Rollout/FetchPush-v4/Success_Rate", "mode": "max"}  # "max" or "min"; the best value of the run
+
+Trial i writes `<output>/<name>/trial_<i>/` (a run folder under it) and, once finished, `result.json`; a rerun skips
+finished trials. `scripts/sweep.py` runs them in parallel and prints the table.
+"""
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from robokit.errors import ConfigError
+from robokit.train.tb_events import read_scalars
+
+SPEC_KEYS = {"name", "config", "dataset", "set", "grid", "zip", "metric", "mode"}
+TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train.py"
+
+
+@dataclass(frozen=True)
+class Trial:
+    index: int
+    overrides: dict  # {dotted key: value}
+
+    def set_args(self) -> list[str]:
+        return [f"{key}={json.dumps(value)}" for key, value in self.overrides.items()]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    config: str
+    dataset: str | None
+    fixed: list[str]
+    axes: list[list[dict]]  # each axis: the choices it offers, each {dotted key: value}
+    metric: str
+    mode: str
+
+    def trials(self) -> list[Trial]:
+        """Every combination of one choice per axis, in order (the last axis varies fastest)."""
+        return [Trial(i, {k: v for choice in combo for k, v in choice.items()})
+                for i, combo in enumerate(itertools.product(*self.axes))]
+
+
+def load_spec(path: str | os.PathLike) -> SweepSpec:
+    """Read and check a sweep spec; mistakes are ConfigErrors naming the spec and the key."""
+    path = Path(path)
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"sweep spec not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a JSON sweep spec ({exc})") from None
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: a sweep spec is a JSON object")
+    unknown = sorted(set(spec) - SPEC_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown sweep key(s) {unknown}; known: {sorted(SPEC_KEYS)}")
+    for key in ("name", "config", "metric"):
+        if not isinstance(spec.get(key), str) or not spec[key]:
+            raise ConfigError(f"{path}: \"{key}\" must be a non-empty string")
+    if spec.get("mode", "max") not in ("max", "min"):
+        raise ConfigError(f"{path}: \"mode\" must be \"max\" or \"min\", got {spec['mode']!r}")
+    axes = []
+    grid = spec.get("grid", {})
+    if not isinstance(grid, dict):
+        raise ConfigError(f"{path}: \"grid\" maps dotted config keys to lists of values")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{path}: grid[{key!r}] must be a non-empty list of values")
+        axes.append([{key: v} for v in values])
+    for g, group in enumerate(spec.get("zip", [])):
+        lengths = {len(v) if isinstance(v, list) else -1 for v in group.values()} if isinstance(group, dict) else {-1}
+        if not group or len(lengths) != 1 or -1 in lengths or 0 in lengths:
+            raise ConfigError(f"{path}: zip[{g}] maps dotted keys to lists of one common, non-zero length")
+        axes.append([dict(zip(group, values)) for values in zip(*group.values())])
+    if not axes:
+        raise ConfigError(f"{path}: nothing to sweep: add \"grid\" or \"zip\" entries")
+    return SweepSpec(spec["name"], spec["config"], spec.get("dataset"), list(spec.get("set", [])), axes,
+                     spec["metric"], spec.get("mode", "max"))
+
+
+def trial_dir(output: Path, spec: SweepSpec, trial: Trial) -> Path:
+    return Path(output) / spec.name / f"trial_{trial.index:03d}"
+
+
+def trial_command(spec: SweepSpec, trial: Trial, output: Path) -> list[str]:
+    command = [sys.executable, str(TRAIN_SCRIPT), "--config", spec.config, "--output",
+               str(trial_dir(output, spec, trial)), "--name", "run", "--no-progress"]
+    if spec.dataset:
+        command += ["--dataset", spec.dataset]
+    return command + ["--set", *spec.fixed, *trial.set_args()]
+
+
+def best_value(run_dir: Path, metric: str, mode: str) -> float | None:
+    """The best value of `metric` over the run's TensorBoard logs, None if never logged."""
+    values = [v for _, v in read_scalars(run_dir / "logs" / "tb").get(metric, [])]
+    if not values:
+        return None
+    return max(values) if mode == "max" else min(values)
+
+
+def run_trial(spec: SweepSpec, trial: Trial, output: Path, env: dict | None = None) -> dict:
+    """Train one trial (unless its result.json exists) and return its result {index, overrides, value, status}."""
+    folder = trial_dir(output, spec, trial)
+    done = folder / "result.json"
+    if done.is_file():
+        return {**json.loads(done.read_text()), "status": "skipped (finished earlier)"}
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "train.log", "w") as log:
+        code = subprocess.run(trial_command(spec, trial, output), stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, **(env or {})}).returncode
+    runs = sorted(folder.glob("run/*/"))
+    result = {"index": trial.index, "overrides": trial.overrides, "exit_code": code,
+              "run_dir": str(runs[-1]) if runs else None,
+              "value": best_value(runs[-1], spec.metric, spec.mode) if runs else None}
+    if code == 0:  # a failed trial is tried again when the sweep is rerun
+        done.write_text(json.dumps(result, indent=2))
+    return {**result, "status": "finished" if code == 0 else f"failed (exit {code}, see {folder / 'train.log'})"}
+
+
+def ranked(results: list[dict], mode: str) -> list[dict]:
+    """Results best first by value; trials without a value last."""
+    scored = [r for r in results if r.get("value") is not None]
+    rest = [r for r in results if r.get("value") is None]
+    return sorted(scored, key=lambda r: r["value"], reverse=mode == "max") + rest
+
+
+def results_table(results: list[dict], spec: SweepSpec) -> str:
+    keys = list(dict.fromkeys(k for r in results for k in r["overrides"]))
+    header = ["trial", spec.metric, *keys, "status"]
+    rows = [[str(r["index"]), "-" if r.get("value") is None else f"{r['value']:.4g}",
+             *[json.dumps(r["overrides"].get(k)) for k in keys], r.get("status", "")] for r in ranked(results, spec.mode)]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [header, *rows])

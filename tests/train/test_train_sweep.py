@@ -1,0 +1,67 @@
+"""scripts/sweep.py: a grid with a zipped group, two trials at a time, a table sorted by the metric, a plot, finished
+trials skipped on a rerun, --index for one trial, and bad specs in one line."""
+
+import json
+
+import imageio.v3 as iio
+import pytest
+
+from script_runner import REPO, assert_one_line_error, run_script
+from robokit.train.sweep import load_spec
+
+QUICK = ["train.num_epochs=2", "experiment.epoch_every_n_steps=3", "experiment.validate=false",
+         "experiment.rollout.enabled=false", "algo.actor_layer_dims=[16]"]
+
+
+def write_spec(tmp_path, dataset, **extra):
+    spec = {"name": "lr", "config": str(REPO / "configs/bc.json"), "dataset": str(dataset), "set": QUICK,
+            "grid": {"algo.optim_params.policy.learning_rate.initial": [1e-2, 1e-5]},
+            "zip": [{"train.batch_size": [8, 16], "train.seed": [1, 2]}],
+            "metric": "Train/Loss", "mode": "min", **extra}
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def test_trials_are_the_grid_times_each_zipped_group(tmp_path):
+    spec = load_spec(write_spec(tmp_path, "d.hdf5"))
+    trials = spec.trials()
+    assert [t.overrides for t in trials] == [
+        {"algo.optim_params.policy.learning_rate.initial": lr, "train.batch_size": bs, "train.seed": seed}
+        for lr in (1e-2, 1e-5) for bs, seed in ((8, 1), (16, 2))]
+
+
+def test_sweep_runs_ranks_plots_and_skips_finished_trials(fetch_push_dataset, tmp_path):
+    spec, out = write_spec(tmp_path, fetch_push_dataset), tmp_path / "sweeps"
+    result = run_script("sweep.py", "--spec", spec, "--output", out, "--parallel", "2", check=True, cwd=REPO)
+    rows = json.loads((out / "lr" / "results.json").read_text())
+    values = [r["value"] for r in rows]
+    assert len(rows) == 4 and all(v is not None for v in values) and values == sorted(values)  # best (lowest) first
+    assert rows[-1]["overrides"]["algo.optim_params.policy.learning_rate.initial"] == 1e-5  # barely moved from init
+    table = result.stdout.split("trial  Train/Loss")[1]
+    assert table.index(f"{values[0]:.4g}") < table.index(f"{values[-1]:.4g}")
+    image = iio.imread(out / "lr" / "results.png")
+    assert image.ndim == 3 and image.std() > 0
+    rerun = run_script("sweep.py", "--spec", spec, "--output", out, check=True, cwd=REPO)
+    assert rerun.stdout.count("skipped (finished earlier)") >= 4
+    assert len(list((out / "lr").glob("trial_*/run/*"))) == 4  # nothing trained twice
+
+
+def test_index_runs_exactly_one_trial(fetch_push_dataset, tmp_path):
+    spec, out = write_spec(tmp_path, fetch_push_dataset), tmp_path / "sweeps"
+    result = run_script("sweep.py", "--spec", spec, "--output", out, "--index", "2", check=True, cwd=REPO)
+    assert "trial 2: Train/Loss = " in result.stdout
+    assert [p.name for p in (out / "lr").iterdir()] == ["trial_002"]
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    ({"grid": {"train.batch_sise": [8]}}, "trial 0: unknown config key 'train.batch_sise'"),
+    ({"mode": "best"}, '"mode" must be "max" or "min"'),
+    ({"grid": {}, "zip": []}, "nothing to sweep"),
+    ({"zip": [{"train.batch_size": [8, 16], "train.seed": [1]}]}, "zip[0]"),
+    ({"metrics": "Train/Loss"}, "unknown sweep key(s) ['metrics']"),
+])
+def test_bad_specs_are_one_line(tmp_path, extra, fragment):
+    spec = write_spec(tmp_path, "d.hdf5", **extra)
+    assert_one_line_error(run_script("sweep.py", "--spec", spec, "--output", tmp_path / "out"), fragment)
+    assert not (tmp_path / "out").exists()

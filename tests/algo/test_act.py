@@ -296,10 +296,11 @@ def test_template_variants_load_and_match_their_windows():
         assert config.algo_name == "act"
         assert config.train.seq_length == config.algo.chunk_size and config.train.frame_stack == 1
         assert config.train.action_config["actions"]["normalization"] == "gaussian"
+        assert config.algo.action_horizon == (100 if name == "act" else 1)  # the CPU templates ensemble
 
 
 # ----- the whole pipeline -----
-SCRIPT_TINY = [*TINY, "experiment.rollout.num_envs=2", "experiment.render_video=false",
+SCRIPT_TINY = [*TINY, "algo.temporal_ensemble_coeff=null", "experiment.rollout.num_envs=2", "experiment.render_video=false",
                "experiment.logging.log_tb=false", "train.batch_size=16"]
 
 

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 TINY_IMAGE_ACT = [
     'observation.encoder.rgb.core_kwargs.backbone_kwargs={"channels": [8, 16]}',
     'observation.encoder.rgb.obs_randomizer_kwargs={"crop_height": 28, "crop_width": 28}',
-    "algo.chunk_size=4", "algo.n_action_steps=2", "train.seq_length=4", "algo.dim_model=16", "algo.n_heads=2",
+    "algo.chunk_size=4", "algo.n_action_steps=2", "algo.temporal_ensemble_coeff=null", "train.seq_length=4", "algo.dim_model=16", "algo.n_heads=2",
     "algo.dim_feedforward=32", "algo.n_encoder_layers=1", "algo.n_decoder_layers=2", "algo.n_vae_encoder_layers=1",
     "algo.latent_dim=4", "train.batch_size=8", "experiment.rollout.num_envs=2", "experiment.render_video=false",
     "experiment.logging.log_tb=false",

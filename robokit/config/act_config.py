@@ -176,10 +176,10 @@ class ACTConfig(BaseConfig):
     }
 
     train: TrainConfig = param(
-        TrainConfig(hdf5_load_next_obs=False, seq_length=PAPER_CHUNK_SIZE, hdf5_normalize_obs=True,
+        TrainConfig(hdf5_load_next_obs=False, seq_length=PAPER_CHUNK_SIZE, hdf5_normalize_obs=True, batch_size=8,
                     action_config={"actions": {"normalization": "gaussian"}}),
         "dataset, data loading and training loop (ACT: normalised observations and actions, windows of "
-        "algo.chunk_size actions)",
+        "algo.chunk_size actions, the paper's batch of 8)",
     )
     algo: ACTAlgoConfig = param(ACTAlgoConfig(), "ACT settings")
     observation: ACTObservationConfig = param(ACTObservationConfig(), "observation keys and encoders")

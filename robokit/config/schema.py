@@ -9,7 +9,7 @@ its help text as `description`, its default as `default` and its numeric bounds 
 
 from typing import Any, Literal, get_args, get_origin
 
-from robokit.config.typecheck import split_optional
+from robokit.config.typecheck import split_choices, split_optional
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -21,6 +21,9 @@ def annotation_schema(annotation: Any) -> dict:
     if origin is Literal:
         schema: dict = {"enum": list(args) + ([None] if optional else [])}
         return schema
+    if split_choices(inner) is not None:
+        choices, other = split_choices(inner)
+        return {"anyOf": [annotation_schema(other), {"enum": list(choices) + ([None] if optional else [])}]}
     if inner is Any:
         return {}
     if inner is bool:

@@ -46,7 +46,9 @@ class TrainConfig(Section):
         None, "goal observations per sample: last (episode's final obs) or null (no goals)"
     )
     cuda: bool = param(True, "train on a GPU when one is available")
-    batch_size: int = param(100, "samples per gradient step", minimum=1)
+    batch_size: int | Literal["auto"] = param(
+        100, 'samples per gradient step; "auto": the largest batch that fits the GPU with a safety margin, measured '
+        "by probing in separate processes and cached (robokit.train.auto_batch); without a GPU, 100", minimum=1)
     num_epochs: int = param(2000, "number of training epochs", minimum=1)
     seed: int = param(1, "random seed")
     max_grad_norm: float | None = param(None, "clip gradient norm to this value (null: no clipping)", minimum=0.0)

@@ -24,15 +24,31 @@ def show(value: Any) -> str:
 
 
 def split_optional(annotation: Any) -> tuple[bool, Any]:
-    """`Optional[X]` -> (True, X); anything else -> (False, annotation)."""
+    """`Optional[X]` -> (True, X); anything else -> (False, annotation). Besides Optional, a union may be one
+    type or a few named choices (`int | Literal["auto"]`, see `split_choices`)."""
     if get_origin(annotation) in (Union, types.UnionType):
         args = get_args(annotation)
         rest = [a for a in args if a is not NoneType]
         if len(rest) != len(args):
-            if len(rest) != 1:
-                raise TypeError(f"unsupported config annotation {annotation!r}: only Optional[X] unions")
-            return True, rest[0]
+            if len(rest) == 1:
+                return True, rest[0]
+            annotation = Union[tuple(rest)]
+        if split_choices(annotation) is None:
+            raise TypeError(f"unsupported config annotation {annotation!r}: only Optional[X] and X | Literal[...]")
+        return len(rest) != len(args), annotation
     return False, annotation
+
+
+def split_choices(annotation: Any) -> tuple[tuple, Any] | None:
+    """`X | Literal[c, ...]` -> ((c, ...), X); None for any other annotation."""
+    if get_origin(annotation) not in (Union, types.UnionType):
+        return None
+    args = get_args(annotation)
+    literals = [a for a in args if get_origin(a) is Literal]
+    others = [a for a in args if get_origin(a) is not Literal]
+    if len(literals) != 1 or len(others) != 1:
+        return None
+    return get_args(literals[0]), others[0]
 
 
 def type_name(annotation: Any) -> str:
@@ -42,6 +58,10 @@ def type_name(annotation: Any) -> str:
     if origin is Literal:
         choices = list(args) + ([None] if optional else [])
         return "one of " + ", ".join(show(c) for c in choices)
+    if split_choices(inner) is not None:
+        choices, other = split_choices(inner)
+        name = f"{type_name(other)} or {', '.join(show(c) for c in choices)}"
+        return f"{name} or null" if optional else name
     if inner is Any:
         name = "JSON value"
     elif origin in (list, tuple) or inner in (list, tuple):
@@ -72,6 +92,14 @@ def check_value(value: Any, annotation: Any, key: str) -> Any:
     origin, args = get_origin(inner), get_args(inner)
     if origin is Literal:
         return _check_choice(value, args, optional, key)
+    if split_choices(inner) is not None:
+        choices, other = split_choices(inner)
+        if any(type(value) is type(c) and value == c for c in choices):
+            return value
+        try:
+            return check_value(value, other, key)
+        except ConfigError:
+            raise _type_error(key, annotation, value) from None
     if inner is Any:
         return _check_json(value, key)
     if inner is bool:
@@ -102,7 +130,7 @@ def check_value(value: Any, annotation: Any, key: str) -> Any:
 
 def check_range(value: Any, key: str, minimum: float | None, maximum: float | None) -> None:
     """Raise ConfigError when a number lies outside [minimum, maximum] (None values are not checked)."""
-    if value is None:
+    if value is None or isinstance(value, (str, bool)):  # a named choice such as "auto" has no range
         return
     if minimum is not None and value < minimum:
         raise ConfigError(f"config key '{key}' must be >= {minimum}, got {show(value)}")

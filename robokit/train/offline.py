@@ -28,6 +28,7 @@ from robokit.data.hdf5_format import obs_specs
 from robokit.envs import create_envs
 from robokit.errors import CheckpointError, ConfigError, DatasetError, MemoryLimitError, TrainingDivergedError
 from robokit.models.obs_encoder import check_observation_encoders
+from robokit.train.auto_batch import resolve_batch_size
 from robokit.train.checkpoint import (build_checkpoint, load_checkpoint, load_weights, prune_epoch_checkpoints,
                                      save_checkpoint)
 from robokit.train.distributed import DistContext
@@ -286,6 +287,11 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
             f"e.g. --set 'observation.modalities.obs.low_dim={json.dumps(low_dim)}' ({dataset_path} has "
             f"{', '.join(specs) or 'no observations'})")
     train_ds, valid_ds = load_datasets(config, dataset_path)
+    if config.train.batch_size == "auto":
+        if dist is not None:
+            raise ConfigError("train.batch_size=auto is not measured under torchrun (every rank would probe); fix: "
+                              "run once without torchrun to find it (it is cached), then set train.batch_size")
+        resolve_batch_size(config, dataset_path, len(train_ds), device)
     env_args = env_args_for_run(config, train_ds.env_args)
     rollout_cfg = config.experiment.rollout
     main = dist is None or dist.is_main  # the one process that writes files and runs rollouts

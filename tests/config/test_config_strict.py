@@ -63,7 +63,7 @@ def test_partial_sections_merge_over_defaults():
 
 
 def test_wrong_type_names_path_type_and_value():
-    with pytest.raises(ConfigError, match=r"config key 'train\.batch_size' expects int, got \"100\" \(str\)"):
+    with pytest.raises(ConfigError, match=r"config key 'train\.batch_size' expects int or \"auto\", got \"100\" \(str\)"):
         load_bc({"train": {"batch_size": "100"}})
 
 
@@ -99,7 +99,7 @@ def test_none_only_where_optional():
         {"train": {"hdf5_cache_mode": None, "max_grad_norm": None}, "experiment": {"epoch_every_n_steps": None}}
     )
     assert c.train.hdf5_cache_mode is None and c.experiment.epoch_every_n_steps is None
-    with pytest.raises(ConfigError, match=r"'train\.batch_size' expects int, got null"):
+    with pytest.raises(ConfigError, match=r"'train\.batch_size' expects int or \"auto\", got null"):
         load_bc({"train": {"batch_size": None}})
 
 

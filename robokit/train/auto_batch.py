@@ -1,0 +1,166 @@
+"""`train.batch_size="auto"`: the largest batch that fits the GPU with a safety margin.
+
+Each probe trains a few steps at one batch size in a fresh process (so an out-of-memory error or a fragmented
+allocator cannot spoil the next probe) and reports torch's peak reserved CUDA memory. Memory grows about
+linearly with the batch, so after two probes a line through them predicts the largest batch under
+`SAFETY x capacity`; that prediction is probed too, and shrunk until it fits. The answer is cached per config,
+dataset and device in `~/.cache/robokit/auto_batch_size.json`. Without CUDA there is nothing to measure: the
+run uses CPU_FALLBACK with a note.
+
+    python -m robokit.train.auto_batch CONFIG.json DATASET BATCH DEVICE   # one probe; prints {"peak_bytes": ...}
+"""
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from robokit.errors import ConfigError
+
+CPU_FALLBACK = 100  # robomimic's default batch size
+SAFETY = 0.85  # fraction of the device's memory a chosen batch may use at its peak
+PROBE_STEPS = 3
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "robokit" / "auto_batch_size.json"
+
+
+def search_batch_size(probe: Callable[[int], float | None], capacity: float, max_batch: int, start: int = 16,
+                      safety: float = SAFETY, max_probes: int = 8) -> tuple[int, list[tuple[int, float | None]]]:
+    """The largest batch in [1, max_batch] whose probed peak memory stays under `safety x capacity` (to 2%).
+
+    `probe(B)` returns the peak bytes of a few training steps at batch B, or None when B ran out of memory.
+    Returns (batch size, [(B, peak or None), ...] in probing order).
+    """
+    budget = safety * capacity
+    probes: list[tuple[int, float | None]] = []
+
+    def run(b: int) -> float | None:
+        peak = probe(b)
+        probes.append((b, peak))
+        return peak if peak is not None and peak <= budget else None
+
+    fits: dict[int, float] = {}
+    too_big = max_batch + 1
+    b = min(start, max_batch)
+    while len(fits) < 2 and len(probes) < max_probes:  # two points to fit a line through
+        peak = run(b)
+        if peak is None:
+            too_big = min(too_big, b)
+            if fits or b == 1:
+                break
+            b = max(1, b // 2)
+            continue
+        fits[b] = peak
+        if b >= max_batch:
+            return b, probes
+        b = min(2 * b, max_batch, too_big - 1)
+        if b in fits:
+            break
+    if not fits:
+        raise ConfigError(f"train.batch_size=auto: even a batch of {probes[-1][0]} does not fit in "
+                          f"{safety:.0%} of the device's {capacity / 2**30:.1f} GiB; fix: a smaller model or a "
+                          "fixed train.batch_size")
+    lo, hi = max(fits), min(too_big - 1, max_batch)
+    failed = False
+    while len(probes) < max_probes and hi - lo > max(1, lo // 50):  # within 2%: close enough
+        if failed or len(fits) < 2:  # shrink towards the largest batch known to fit
+            guess = lo + int(0.9 * (hi + 1 - lo))
+        else:  # a line through the two largest batches that fit, extended to the budget
+            (b1, m1), (b2, m2) = sorted(fits.items())[-2:]
+            guess = int(math.floor(b2 + (budget - m2) / max((m2 - m1) / (b2 - b1), 1e-9)))
+        guess = max(lo + 1, min(guess, hi))
+        peak = run(guess)
+        failed = peak is None
+        if failed:
+            hi = guess - 1
+        else:
+            fits[guess], lo = peak, guess
+    return lo, probes
+
+
+def cache_key(config, dataset_path: str, device: torch.device) -> str:
+    """What the answer depends on: the config but its batch size and bookkeeping, the dataset file, the device."""
+    plain = config.to_dict()
+    plain["train"] = {k: v for k, v in plain["train"].items() if k not in ("batch_size", "output_dir", "data")}
+    plain.pop("experiment", None)
+    plain.pop("meta", None)
+    stat = os.stat(dataset_path)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    text = json.dumps([plain, os.path.abspath(dataset_path), stat.st_size, stat.st_mtime_ns, name,
+                       torch.__version__], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def probe_in_subprocess(config, dataset_path: str, batch_size: int, device: torch.device) -> float | None:
+    """Peak reserved CUDA bytes of PROBE_STEPS training steps at `batch_size`, in a fresh process; None on OOM."""
+    with tempfile.TemporaryDirectory() as folder:
+        config_path = Path(folder) / "config.json"
+        config.dump(config_path)
+        result = subprocess.run([sys.executable, "-m", "robokit.train.auto_batch", str(config_path), dataset_path,
+                                 str(batch_size), str(device)], capture_output=True, text=True)
+    lines = result.stdout.strip().splitlines()
+    if result.returncode == 0 and lines:
+        return json.loads(lines[-1])["peak_bytes"]
+    if "out of memory" in (result.stdout + result.stderr).lower():
+        return None
+    raise RuntimeError(f"auto batch-size probe at {batch_size} failed:\n{result.stderr[-2000:]}")
+
+
+def resolve_batch_size(config, dataset_path: str, dataset_len: int, device: torch.device, log=print) -> int:
+    """Turn train.batch_size="auto" into a number (cached), and write it into the config, which the run saves."""
+    if config.train.batch_size != "auto":
+        return config.train.batch_size
+    if device.type != "cuda":
+        log(f"train.batch_size=auto: no CUDA device to measure, so the batch size is {CPU_FALLBACK} (the default); "
+            "set train.batch_size to choose another")
+        config.train.batch_size = min(CPU_FALLBACK, dataset_len)
+        return config.train.batch_size
+    key = cache_key(config, dataset_path, device)
+    cache = json.loads(CACHE.read_text()) if CACHE.is_file() else {}
+    if key in cache:
+        batch = int(cache[key])
+        log(f"train.batch_size=auto: {batch} (cached for this config, dataset and GPU in {CACHE})")
+    else:
+        capacity = torch.cuda.get_device_properties(device).total_memory
+        batch, probes = search_batch_size(lambda b: probe_in_subprocess(config, dataset_path, b, device), capacity,
+                                          max_batch=dataset_len)
+        shown = ", ".join(f"{b}: {'OOM' if m is None else f'{m / 2**30:.2f} GiB'}" for b, m in probes)
+        log(f"train.batch_size=auto: {batch} ({len(probes)} probes: {shown}; {SAFETY:.0%} of "
+            f"{capacity / 2**30:.1f} GiB)")
+        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        CACHE.write_text(json.dumps({**cache, key: batch}, indent=1))
+    config.train.batch_size = batch
+    return batch
+
+
+def _probe_main(config_path: str, dataset_path: str, batch_size: str, device: str) -> None:
+    """One probe (run as `python -m robokit.train.auto_batch ...`): a few steps, then the peak as JSON."""
+    from robokit.algo import algo_factory
+    from robokit.config import load_config
+    from robokit.train.offline import batch_stream, load_datasets
+
+    config = load_config(config_path)
+    config.train.batch_size = int(batch_size)
+    config.experiment.validate = False
+    device = torch.device(device)
+    train_ds, _ = load_datasets(config, dataset_path)
+    algo = algo_factory(config.algo_name, config, obs_key_shapes=train_ds.obs_key_shapes, ac_dim=train_ds.action_dim,
+                        device=device)
+    algo.set_steps_per_epoch(PROBE_STEPS)
+    algo.set_train()
+    batches = batch_stream(train_ds, config.train.batch_size, 0, config.train.seed)
+    torch.cuda.reset_peak_memory_stats(device)
+    for _ in range(PROBE_STEPS):
+        algo.train_on_batch(algo.process_batch_for_training(next(batches)), epoch=1)
+    torch.cuda.synchronize(device)
+    print(json.dumps({"peak_bytes": torch.cuda.max_memory_reserved(device)}))
+
+
+if __name__ == "__main__":
+    _probe_main(*sys.argv[1:5])

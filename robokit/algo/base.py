@@ -48,6 +48,9 @@ class Algo:
     #: called with every network's gradients before clipping and stepping; data-parallel training sets it to an
     #: average over the ranks (robokit.train.distributed), None otherwise
     gradient_sync = None
+    #: torch.amp.GradScaler with train.mixed_precision="fp16" (set by the training loop, which calls its update()
+    #: once per train_on_batch): losses are scaled before backward and gradients unscaled before clipping
+    grad_scaler = None
 
     def __init__(self, algo_config, obs_config, global_config, obs_key_shapes, ac_dim, device):
         self.algo_config = algo_config
@@ -192,7 +195,7 @@ class Algo:
         if not torch.isfinite(loss).all():  # before backward: the weights stay as they were
             raise TrainingDivergedError(f"the {net_name} loss is {loss.detach().float().sum().item()}")
         self.zero_grads(net_name)
-        loss.backward(retain_graph=retain_graph)
+        (loss if self.grad_scaler is None else self.grad_scaler.scale(loss)).backward(retain_graph=retain_graph)
         return self.apply_gradients(net_name, max_grad_norm)
 
     def zero_grads(self, net_name: str) -> None:
@@ -207,6 +210,8 @@ class Algo:
         grads = [p.grad for p in params]
         if self.gradient_sync is not None:  # data-parallel training: the mean gradient over the ranks
             self.gradient_sync(grads)
+        if self.grad_scaler is not None:
+            self.grad_scaler.unscale_(optimizer)
         if max_norm is not None:  # torch.nn.utils.clip_grad_norm_ with gradient_norm's faster norm
             grad_norm = gradient_norm(grads)
             torch.nn.utils.clip_grads_with_norm_(params, max_norm, grad_norm)
@@ -214,9 +219,12 @@ class Algo:
             grad_norm = gradient_norm(grads)
         else:
             grad_norm = None
-        if grad_norm is not None and not torch.isfinite(grad_norm):  # clipping cannot rescue it: inf * 0 is nan
+        if self.grad_scaler is not None:  # fp16: an overflowed step is skipped and the loss scale lowered
+            self.grad_scaler.step(optimizer)
+        elif grad_norm is not None and not torch.isfinite(grad_norm):  # clipping cannot rescue it: inf * 0 is nan
             raise TrainingDivergedError(f"the gradient of {net_name} has norm {float(grad_norm)}")
-        optimizer.step()
+        else:
+            optimizer.step()
         self._after_optimizer_step(net_name)
         return grad_norm
 
@@ -240,10 +248,13 @@ class Algo:
 
     def optimizer_state(self) -> dict:
         """Optimiser and LR-schedule state, for exact resume."""
-        return {
+        state = {
             "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
             "lr_schedulers": {k: v.state_dict() for k, v in self.lr_schedulers.items()},
         }
+        if self.grad_scaler is not None:
+            state["grad_scaler"] = self.grad_scaler.state_dict()
+        return state
 
     def ema_state(self) -> dict | None:
         """{network name: EMA state} when `algo.ema` is on, else None (saved in checkpoints as "ema")."""
@@ -275,6 +286,8 @@ class Algo:
             self.optimizers[k].load_state_dict(v)
         for k, v in state.get("lr_schedulers", {}).items():
             self.lr_schedulers[k].load_state_dict(v)
+        if self.grad_scaler is not None and "grad_scaler" in state:
+            self.grad_scaler.load_state_dict(state["grad_scaler"])
 
     # ----- deployment -----
     def reset(self) -> None:

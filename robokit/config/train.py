@@ -12,6 +12,8 @@ MIXED_PRECISION_HELP = (
     "state and losses stay float32); measured about 2x faster on a CPU with AVX512-BF16; AMX CPUs and recent "
     "GPUs have bfloat16 units too (robokit addition)"
 )
+FP16_HELP = ("; fp16 (offline algorithms): float16 autocast with a gradient scaler, whose state is saved in "
+             "checkpoints; meant for CUDA GPUs without fast bfloat16 (on a CPU it runs, slowly)")
 FLUSH_DENORMALS_HELP = (
     "on the CPU, treat float32 values below 1.2e-38 as zero (torch.set_flush_denormal, process-wide): Adam's "
     "second moments of rarely-used weights decay into that range, where each operation on them is many times "
@@ -52,7 +54,7 @@ class TrainConfig(Section):
     num_epochs: int = param(2000, "number of training epochs", minimum=1)
     seed: int = param(1, "random seed")
     max_grad_norm: float | None = param(None, "clip gradient norm to this value (null: no clipping)", minimum=0.0)
-    mixed_precision: Literal["off", "bf16"] = param("off", MIXED_PRECISION_HELP)
+    mixed_precision: Literal["off", "bf16", "fp16"] = param("off", MIXED_PRECISION_HELP + FP16_HELP)
     flush_denormals: bool = param(True, FLUSH_DENORMALS_HELP)
     data_format: Literal["robomimic"] = param("robomimic", "dataset layout (only robomimic)")
     shuffled_obs_key_groups: list[Any] | None = param(None, "robomimic obs-key shuffling (not supported: must be null)")

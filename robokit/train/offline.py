@@ -36,7 +36,7 @@ from robokit.train.divergence import diverged_error
 from robokit.train.memory import MEMORY_FIX, MemoryMonitor
 from robokit.train.resume import capture_rng_state, check_resumable, restore_rng_state
 from robokit.train.logger import RunLogger
-from robokit.train.precision import gradient_step_precision, set_flush_denormals
+from robokit.train.precision import gradient_step_precision, make_grad_scaler, set_flush_denormals
 from robokit.train.rollouts import rollout_with_stats
 from robokit.utils.device import resolve_device
 from robokit.utils.partial_files import remove_stale_partials
@@ -187,6 +187,8 @@ def run_epoch(algo, batches, num_steps: int, epoch: int, validate: bool = False,
                 except TrainingDivergedError as exc:
                     exc.where = f"epoch {epoch}, step {step + 1} of {num_steps}"
                     raise
+            if algo.grad_scaler is not None and not validate:
+                algo.grad_scaler.update()  # once per step, after every optimiser of the step
             if monitor is not None:
                 monitor.step()
             if logged:
@@ -311,6 +313,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                         ac_dim=train_ds.action_dim, device=device)
     if config.experiment.ckpt_path:
         algo.deserialize(load_checkpoint(config.experiment.ckpt_path)["model"])
+    algo.grad_scaler = make_grad_scaler(config.train.mixed_precision, device)
     shard = (0, 1)
     if dist is not None:
         dist.broadcast_from_main(algo.nets)

@@ -1,6 +1,7 @@
 """Floating-point settings of training: `train.mixed_precision` and `train.flush_denormals`.
 
-"bf16" runs each gradient step under `torch.autocast` with bfloat16: matrix products (linear layers,
+"bf16" runs each gradient step under `torch.autocast` with bfloat16 ("fp16": float16, with a gradient scaler,
+`make_grad_scaler`, for GPUs without fast bfloat16): matrix products (linear layers,
 convolutions) compute in bfloat16, while output layers (`robokit.models.mlp.Float32Linear`), parameters,
 optimiser state, losses and reductions stay in float32. On a CPU with AVX512-BF16 the products ran about
 twice as fast (AMX CPUs and recent GPUs have bfloat16 units too; not measured here). Acting (exploration,
@@ -16,18 +17,25 @@ import contextlib
 
 import torch
 
-MODES = ("off", "bf16")
+MODES = ("off", "bf16", "fp16")
 
 
 def gradient_step_precision(mode: str, device: torch.device) -> contextlib.AbstractContextManager:
     """The context to run one gradient step in: autocast to bfloat16 for "bf16", nothing for "off"."""
     if mode == "off":
         return contextlib.nullcontext()
-    if mode == "bf16":
-        # no weight-cast cache: it would keep serving the bfloat16 copy of a weight from before an optimiser
+    if mode in ("bf16", "fp16"):
+        # no weight-cast cache: it would keep serving the low-precision copy of a weight from before an optimiser
         # step later in the same context (PPO's minibatch epochs, a critic reused after its update)
-        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
+        dtype = torch.bfloat16 if mode == "bf16" else torch.float16
+        return torch.autocast(device.type, dtype=dtype, cache_enabled=False)
     raise ValueError(f"unknown mixed_precision {mode!r}; expected one of {MODES}")
+
+
+def make_grad_scaler(mode: str, device: torch.device):
+    """A torch.amp.GradScaler for "fp16" (float16's range is narrow: losses are scaled up so small gradients do
+    not underflow, and a step whose gradients overflowed is skipped and the scale lowered); None otherwise."""
+    return torch.amp.GradScaler(device.type) if mode == "fp16" else None
 
 
 def set_flush_denormals(flush: bool) -> None:

@@ -5,6 +5,28 @@ The algorithm here, "bc_ensemble", trains K small MLP policies on the same batch
 initialisations and acts with their mean action.
 
     python examples/add_new_algo.py [--dataset D.hdf5] [--epochs 5]
+
+The same file is a plugin: robokit's own scripts train and load it without any edit to robokit.
+
+1. By path (a .py file like this one, a package folder, or a .zip of either):
+
+    python scripts/train.py --algo bc_ensemble --algo_module examples/add_new_algo.py --dataset D.hdf5 \
+        --set 'observation.modalities.obs.low_dim=["observation"]'
+    python scripts/validate_algo.py --algo bc_ensemble --algo_module examples/add_new_algo.py
+    python scripts/run_trained_agent.py --agent RUN/models/last.pth --algo_module examples/add_new_algo.py
+
+   or in Python: `policy_from_checkpoint(path, algo_module="examples/add_new_algo.py")`.
+
+2. As an installed package: declare the algorithm in the `robokit.algos` entry-point group of its metadata,
+
+    setup(name="my-robokit-algos", packages=["my_algos"],
+          entry_points={"robokit.algos": ["bc_ensemble = my_algos.bc_ensemble"]})
+
+   and then `scripts/train.py --algo bc_ensemble ...` imports `my_algos.bc_ensemble` because you named it.
+
+The checkpoint records where the algorithm came from (module, path, sha256 of the code). Loading a checkpoint
+never imports code by itself: without `algo_module` a plugin checkpoint is a one-line error unless the module
+is already imported; a plugin whose code changed since training loads with a one-line warning.
 """
 
 import argparse

@@ -11,11 +11,12 @@ The public entry points:
 __version__ = "0.1.0"
 
 
-def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=False):
-    """Load a checkpoint and return `(RolloutPolicy, ckpt_dict)`; see `robokit.train.checkpoint`."""
+def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=False, algo_module=None):
+    """Load a checkpoint and return `(RolloutPolicy, ckpt_dict)`; see `robokit.train.checkpoint`. `algo_module`
+    names the plugin file, folder, zip or module of a checkpoint whose algorithm is not built in."""
     from robokit.train.checkpoint import policy_from_checkpoint as _load
 
-    return _load(ckpt_path=ckpt_path, ckpt_dict=ckpt_dict, device=device, verbose=verbose)
+    return _load(ckpt_path=ckpt_path, ckpt_dict=ckpt_dict, device=device, verbose=verbose, algo_module=algo_module)
 
 
 def env_from_checkpoint(ckpt_path=None, ckpt_dict=None, env_name=None, render_offscreen=False, **env_kwargs):

@@ -14,6 +14,9 @@ from robokit.utils.cli import run_script
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agent", required=True, help="checkpoint (.pth) to evaluate")
+    parser.add_argument("--algo_module", metavar="PLUGIN", default=None,
+                        help="the plugin (.py file, package folder, .zip or module) that defines the checkpoint's "
+                             "algorithm, when it is not built in (a checkpoint never imports code by itself)")
     parser.add_argument("--n_rollouts", type=int, default=27, help="number of episodes")
     parser.add_argument("--horizon", type=int, default=None, help="max steps per episode (default: the run's)")
     parser.add_argument("--env", default=None, help="override the environment id stored in the checkpoint")
@@ -53,7 +56,7 @@ def main() -> None:
     if args.dataset_path is not None and Path(args.dataset_path).exists():
         raise UserError(f"{args.dataset_path} already exists; choose another --dataset_path")
 
-    policy, ckpt = policy_from_checkpoint(ckpt_path=args.agent, device=args.device)
+    policy, ckpt = policy_from_checkpoint(ckpt_path=args.agent, device=args.device, algo_module=args.algo_module)
     envs = create_envs(env_args_from_checkpoint(ckpt), min(args.num_envs, args.n_rollouts),
                        "async" if args.async_envs else "sync", render_offscreen=args.video_path is not None,
                        env_name=args.env)

@@ -6,6 +6,8 @@
     python scripts/train.py --config configs/bc.json --dataset D.hdf5 --debug     # a tiny run of everything
     python scripts/train.py --config configs/sac.json --set experiment.env=Pendulum-v1   # online RL (sac, td3,
                                                                                           # ppo, a2c): no dataset
+    python scripts/train.py --algo my_algo --algo_module my_algo.py --dataset D.hdf5   # your own algorithm (a .py
+                                                                                  # file, package folder or .zip)
     python scripts/train.py --algo sac --print-schema                             # the config's JSON Schema
     python scripts/train.py --resume runs/bc/20260101_120000_000000               # continue a stopped run exactly
     torchrun --nproc_per_node 2 scripts/train.py --config configs/bc.json --dataset D.hdf5   # data-parallel
@@ -29,6 +31,9 @@ def parse_args() -> argparse.Namespace:
                         help="continue a run folder exactly where it stopped (offline algorithms); --set may change "
                              "only train.num_epochs, data workers, logging and saving")
     parser.add_argument("--dataset", help="HDF5 dataset (overrides train.data)")
+    parser.add_argument("--algo_module", metavar="PLUGIN",
+                        help="import your own algorithm first: a .py file, a package folder, a .zip of one, or an "
+                             "installed module (packages in the 'robokit.algos' entry-point group load by --algo name)")
     parser.add_argument("--name", help="experiment name (overrides experiment.name)")
     parser.add_argument("--output", help="output folder (overrides train.output_dir)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
@@ -42,8 +47,12 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    from robokit.algo.plugins import algo_name_of_config_file, ensure_algo_registered
     from robokit.config import apply_overrides, config_factory, load_config
 
+    config_file = Path(args.resume) / "config.json" if args.resume else args.config
+    algo_name = args.algo or algo_name_of_config_file(config_file)
+    ensure_algo_registered(algo_name, args.algo_module)  # a plugin named by --algo_module, or an entry point
     if args.resume:
         config = load_config(Path(args.resume) / "config.json")
     else:

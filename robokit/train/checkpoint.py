@@ -3,7 +3,8 @@
 Layout:
     format_version, algo_name, config (plain dict), shape_metadata {all_shapes, ac_dim, all_obs_keys},
     env_metadata (the dataset's env_args), obs_normalization_stats, action_normalization_stats
-    ({key: {"offset", "scale"}} tensors, or None), model (network state dict), optimizer_state, ema (the EMA
+    ({key: {"offset", "scale"}} tensors, or None), algo_origin (None for a built-in algorithm, else where the plugin
+    came from: {"module", "path", "sha256", "kind"}, see robokit.algo.plugins), model (network state dict), optimizer_state, ema (the EMA
     weights when algo.ema is on, else None),
     train_state {epoch, step, best_valid_loss, best_success_rate, best_return}.
 Files are written to a hidden partial file and renamed, so an interrupted save never leaves a broken checkpoint.
@@ -17,6 +18,7 @@ import torch
 
 import robokit
 from robokit.algo import RolloutPolicy, algo_factory
+from robokit.algo.plugins import algo_origin, check_checkpoint_algo
 from robokit.config import config_factory
 from robokit.config.online import OnlineConfig
 from robokit.config.registry import REGISTERED_CONFIGS
@@ -45,6 +47,7 @@ def build_checkpoint(algo, config, shape_metadata: dict, env_metadata: dict | No
         "format_version": FORMAT_VERSION,
         "robokit_version": robokit.__version__,
         "algo_name": config.algo_name,
+        "algo_origin": algo_origin(config.algo_name),  # None for built-ins; a plugin's module, path and sha256
         "config": config.to_dict(),
         "shape_metadata": shape_metadata,
         "env_metadata": env_metadata,
@@ -198,9 +201,13 @@ def config_from_checkpoint(ckpt_dict: dict, source: str = "the checkpoint"):
                               f"that wrote it ({ckpt_dict.get('robokit_version', 'unknown')}) or retrain") from None
 
 
-def algo_from_checkpoint(ckpt_dict: dict, device=None, source: str = "the checkpoint"):
-    """Rebuild the Algo with its weights; an incomplete or mismatched checkpoint is a CheckpointError naming `source`."""
+def algo_from_checkpoint(ckpt_dict: dict, device=None, source: str = "the checkpoint", algo_module=None):
+    """Rebuild the Algo with its weights; an incomplete or mismatched checkpoint is a CheckpointError naming `source`.
+
+    A plugin algorithm loads only when it is already imported or `algo_module` names it (robokit.algo.plugins):
+    loading a checkpoint never imports code on its own."""
     check_checkpoint_entries(ckpt_dict, source)
+    check_checkpoint_algo(ckpt_dict, algo_module, source)
     config = config_from_checkpoint(ckpt_dict, source)
     device = resolve_device(device, config.train.cuda)
     shapes = ckpt_dict["shape_metadata"]
@@ -220,10 +227,14 @@ def algo_from_checkpoint(ckpt_dict: dict, device=None, source: str = "the checkp
     return algo
 
 
-def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=False):
-    """Load a trained policy: returns `(RolloutPolicy, ckpt_dict)`, the policy in evaluation mode."""
+def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=False, algo_module=None):
+    """Load a trained policy: returns `(RolloutPolicy, ckpt_dict)`, the policy in evaluation mode.
+
+    `algo_module`: the plugin (.py file, package folder, .zip or module name) that defines the checkpoint's
+    algorithm, when it is not built in and not imported yet."""
     ckpt_dict = maybe_dict_from_checkpoint(ckpt_path, ckpt_dict)
-    algo = algo_from_checkpoint(ckpt_dict, device, source=str(ckpt_path) if ckpt_path is not None else "the checkpoint")
+    algo = algo_from_checkpoint(ckpt_dict, device, source=str(ckpt_path) if ckpt_path is not None else "the checkpoint",
+                                algo_module=algo_module)
     algo.use_ema_weights()  # with algo.ema on, the policy acts with the averaged weights
     algo.set_eval()
     policy = RolloutPolicy(

@@ -1,6 +1,9 @@
 """The robomimic HDF5 dataset layout: the only module that knows where things live in the file.
 
-    data                      attrs: total (sum of T), env_args (JSON: {"env_name", "type", "env_kwargs"})
+    data                      attrs: total (sum of T), env_args (JSON: {"env_name", "type", "env_kwargs"}),
+                              robokit_embodiment (optional JSON, robokit's own: the robot and the named items
+                              of actions and obs keys, see robokit.data.embodiment.Embodiment; robomimic
+                              ignores it)
       demo_<i>                attrs: num_samples = T
         obs/<key>             (T, ...)   observation before each step
         next_obs/<key>        (T, ...)   observation after each step (optional)
@@ -27,6 +30,7 @@ from typing import NamedTuple
 import h5py
 import numpy as np
 
+from robokit.data.embodiment import Embodiment
 from robokit.errors import ConfigError, DatasetError
 from robokit.utils.partial_files import (NEARLY_FULL, free_bytes, is_write_failure, partial_path, remove_stale_partials,
                                          write_error)
@@ -34,6 +38,7 @@ from robokit.utils.partial_files import (NEARLY_FULL, free_bytes, is_write_failu
 _DEMO_RE = re.compile(r"^demo_(\d+)$")
 _NUMERIC_KINDS = "biuf"  # bool, signed int, unsigned int, float
 _FIX_GENERIC = "run `python scripts/get_dataset_info.py --dataset {path}` to list every problem"
+EMBODIMENT_ATTR = "robokit_embodiment"  # attribute of `data`: Embodiment.to_json()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -218,6 +223,28 @@ def obs_shapes(path_or_file, obs_keys=None) -> dict[str, tuple]:
     return {k: shape for k, (shape, _) in obs_specs(path_or_file, obs_keys).items()}
 
 
+def read_embodiment(path_or_file, check: bool = True):
+    """The file's `Embodiment` (robot name, named items of actions and obs keys), or None when it has none.
+
+    check: also compare the names with the first demo's shapes; a contradiction is one DatasetError line.
+    """
+    with _opened(path_or_file) as f:
+        raw = _data_group(f).attrs.get(EMBODIMENT_ATTR)
+        if raw is None:
+            return None
+        try:
+            embodiment = Embodiment.from_json(_as_str(raw), where=f"data.attrs['{EMBODIMENT_ATTR}']")
+        except ConfigError as exc:
+            raise DatasetError(f"{f.filename}: {exc}") from None
+        if check:
+            demos = _all_demos(f)
+            if demos:
+                actions = _demo_group(f, demos[0]).get("actions")
+                action_shape = tuple(actions.shape[1:]) if isinstance(actions, h5py.Dataset) else None
+                embodiment.check_shapes(action_shape, obs_shapes(f), where=f"{f.filename}: {demos[0]}")
+        return embodiment
+
+
 # --------------------------------------------------------------------------------------------------
 # writing
 
@@ -237,12 +264,14 @@ class DatasetWriter:
             w.set_mask("train", ["demo_0"])
     """
 
-    def __init__(self, path, env_args: dict, compression: str | None = None):
+    def __init__(self, path, env_args: dict, compression: str | None = None, embodiment=None):
         self.path = os.fspath(path)
         try:
             self._env_args_json = json.dumps(env_args)
         except TypeError as exc:
             raise DatasetError(f"env_args must be JSON-serialisable: {exc}") from None
+        #: optional robokit.data.embodiment.Embodiment (or its to_dict()): names of the action / obs columns
+        self.embodiment = _as_embodiment(embodiment)
         self.compression = compression
         self.tmp_path = os.fspath(partial_path(self.path))
         folder = os.path.dirname(os.path.abspath(self.path))
@@ -312,6 +341,9 @@ class DatasetWriter:
                 raise DatasetError(f"add_episode: {name} has shape {arr.shape} but actions have T={T} steps")
             if arr.dtype.kind not in _NUMERIC_KINDS:
                 raise DatasetError(f"add_episode: {name} has non-numeric dtype {arr.dtype}")
+        if self.embodiment is not None:
+            self.embodiment.check_shapes(actions.shape[1:], {k: np.shape(v)[1:] for k, v in obs.items()},
+                                         where="add_episode")
 
         self._check_room(sum(arr.nbytes for arr in arrays.values()))
         name = f"demo_{len(self._demos)}"
@@ -357,6 +389,8 @@ class DatasetWriter:
         try:
             self._data.attrs["total"] = self._total
             self._data.attrs["env_args"] = self._env_args_json
+            if self.embodiment is not None:
+                self._data.attrs[EMBODIMENT_ATTR] = self.embodiment.to_json()
             self._file.close()
             self._file = None
             os.replace(self.tmp_path, self.path)
@@ -378,6 +412,18 @@ class DatasetWriter:
     def _check_open(self) -> None:
         if self._file is None:
             raise DatasetError(f"{self.path}: writer is already closed")
+
+
+def _as_embodiment(embodiment):
+    """None, an Embodiment, or its dict form -> Embodiment or None (a bad dict is one DatasetError line)."""
+    if embodiment is None:
+        return None
+    if isinstance(embodiment, Embodiment):
+        return embodiment
+    try:
+        return Embodiment.from_dict(embodiment)
+    except ConfigError as exc:
+        raise DatasetError(f"DatasetWriter: {exc}") from None
 
 
 def _steps_vector(x, T: int, name: str) -> np.ndarray:
@@ -508,6 +554,13 @@ def _file_problems(f: h5py.File, obs_keys, dataset_keys, check_values) -> list[P
         required_obs = sorted(first_obs.keys()) if isinstance(first_obs, h5py.Group) else []
     for demo in demos:
         problems += _demo_problems(data[demo], demo, required_obs, dataset_keys, check_values, ref_shapes)
+
+    if EMBODIMENT_ATTR in data.attrs:
+        try:
+            read_embodiment(f)
+        except DatasetError as exc:
+            problems.append(Problem(str(exc).removeprefix(f"{f.filename}: "),
+                                    f"rewrite data.attrs['{EMBODIMENT_ATTR}'] (see datasets/README.md) or delete it"))
 
     for fk in list_filter_keys(f):
         ds = f["mask"][fk]

@@ -1,0 +1,604 @@
+"""Robot data specs: named items per robot and data type, and the padded slot layout that lets one model
+train on robots with different numbers of joints and cameras.
+
+Vocabulary (after Neuracore's model-construction document):
+
+    DataType        what a value means: joint positions, an RGB camera, a gripper opening, ...
+    DataSpec        {DataType: (item names, ...)} of one robot, e.g. {JOINT_POSITIONS: ("shoulder", "elbow")}
+    RobotDataSpec   {robot name: DataSpec}, parsed from a config dict {robot: {"joint_positions": [names]}}
+    Embodiment      which named items each array of a dataset file holds (stored in the file, see hdf5_format)
+    SlotLayout      per data type a width (the largest robot's item count) and, per (robot, data type), the slot
+                    of each item; `pad` / `unpad` / masks / statistics over real entries only
+
+An item is one column of a vector data type (a joint, one coordinate of an end-effector pose) or one whole
+array of an image / language data type (a camera). Slots are placed by the order the spec lists the names, never
+by hand-numbered indices: with align="order" (Neuracore's rule) the i-th item a robot lists goes to slot i, so the
+width is the largest robot's count; with align="names" every distinct name gets its own slot (first appearance
+order), so a joint shared by two robots ("head") is the same input feature for both, at the price of a wider
+layout. Padded slots hold 0, are False in the mask, are left out of the statistics and stay exactly 0 after
+normalisation.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from robokit.errors import ConfigError, DatasetError
+
+STD_EPS = 1e-3  # robokit.utils.normalization.STD_EPS, repeated so that this module does not import torch
+
+
+class DataType(str, enum.Enum):
+    """Kinds of robot data (Neuracore's log types); the value is the spelling in configs and files."""
+
+    JOINT_POSITIONS = "joint_positions"
+    JOINT_VELOCITIES = "joint_velocities"
+    JOINT_TORQUES = "joint_torques"
+    JOINT_TARGET_POSITIONS = "joint_target_positions"
+    END_EFFECTOR_POSES = "end_effector_poses"
+    GRIPPER_OPEN_AMOUNTS = "gripper_open_amounts"
+    RGB_IMAGES = "rgb_images"
+    DEPTH_IMAGES = "depth_images"
+    LANGUAGE = "language"
+    CUSTOM = "custom"
+
+
+#: data types whose item is a whole array (a camera image, an instruction), not one column of a vector
+ARRAY_ITEM_TYPES = frozenset({DataType.RGB_IMAGES, DataType.DEPTH_IMAGES, DataType.LANGUAGE})
+ALIGN_MODES = ("order", "names")
+_ORDER = {dt: i for i, dt in enumerate(DataType)}
+
+
+def parse_data_type(value, where: str = "data type") -> DataType:
+    """A DataType from itself, its value ("joint_positions") or its name ("JOINT_POSITIONS"); else ConfigError
+    with a did-you-mean."""
+    if isinstance(value, DataType):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        for dt in DataType:
+            if text == dt.value:
+                return dt
+    known = [dt.value for dt in DataType]
+    message = f"{where}: unknown data type {value!r}"
+    close = difflib.get_close_matches(str(value).lower(), known, n=1)
+    if close:
+        message += f"; did you mean '{close[0]}'?"
+    raise ConfigError(message + f" (known: {', '.join(known)})")
+
+
+def _parse_names(value, where: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where} must be a list of item names, got {type(value).__name__} {value!r:.60}")
+    if not value:
+        raise ConfigError(f"{where} lists no names; list at least one or leave the data type out")
+    seen = set()
+    for name in value:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: names must be non-empty strings, got {name!r}")
+        if name in seen:
+            raise ConfigError(f"{where} lists {name!r} twice; every item of a robot's data type needs its own name")
+        seen.add(name)
+    return tuple(value)
+
+
+def parse_data_spec(raw, where: str = "data spec") -> dict[DataType, tuple[str, ...]]:
+    """{data type: [names]} (strings or DataType keys) -> {DataType: (names, ...)} in DataType order."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be {{data type: [names]}}, got {type(raw).__name__} {raw!r:.60}")
+    if not raw:
+        raise ConfigError(f"{where} is empty; give it at least one data type with names, or leave it out")
+    spec: dict[DataType, tuple[str, ...]] = {}
+    for key, names in raw.items():
+        dt = parse_data_type(key, where)
+        if dt in spec:
+            raise ConfigError(f"{where} lists data type '{dt.value}' twice (as {key!r})")
+        spec[dt] = _parse_names(names, f"{where}['{dt.value}']")
+    return dict(sorted(spec.items(), key=lambda kv: _ORDER[kv[0]]))
+
+
+class RobotDataSpec:
+    """{robot name: {DataType: (item names, ...)}}: which named items of which robots a model reads or writes.
+
+    Parse config dicts with `RobotDataSpec.from_config({"snake": {"joint_positions": ["spine_1", "head"]}})`;
+    an empty spec ({} or None) means "everything the data has" (`is_empty`). Read-only; robots keep the order
+    they were given in, data types follow DataType's order.
+    """
+
+    def __init__(self, robots: Mapping | None = None):
+        self._robots: dict[str, dict[DataType, tuple[str, ...]]] = {}
+        for robot, spec in (robots or {}).items():
+            self._robots[robot] = dict(spec)
+
+    @classmethod
+    def from_config(cls, raw, where: str = "robot data spec") -> RobotDataSpec:
+        """Parse {robot: {data type: [names]}}; every mistake is one ConfigError line naming where it is."""
+        if raw is None:
+            return cls()
+        if isinstance(raw, RobotDataSpec):
+            return raw
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where} must be {{robot: {{data type: [names]}}}}, got {type(raw).__name__} "
+                              f"{raw!r:.60}")
+        robots = {}
+        for robot, spec in raw.items():
+            if not isinstance(robot, str) or not robot:
+                raise ConfigError(f"{where}: robot names must be non-empty strings, got {robot!r}")
+            if not spec:
+                raise ConfigError(f"{where}['{robot}'] is empty; give the robot at least one data type with "
+                                  "names, or leave it out")
+            robots[robot] = parse_data_spec(spec, f"{where}['{robot}']")
+        return cls(robots)
+
+    def to_config(self) -> dict:
+        """Plain JSON-able {robot: {data type value: [names]}} (what `from_config` reads back)."""
+        return {robot: {dt.value: list(names) for dt, names in spec.items()} for robot, spec in self._robots.items()}
+
+    @property
+    def is_empty(self) -> bool:
+        return not self._robots
+
+    @property
+    def robots(self) -> list[str]:
+        return list(self._robots)
+
+    @property
+    def data_types(self) -> list[DataType]:
+        """Every data type any robot lists, in DataType order."""
+        present = {dt for spec in self._robots.values() for dt in spec}
+        return [dt for dt in DataType if dt in present]
+
+    def __getitem__(self, robot: str) -> dict[DataType, tuple[str, ...]]:
+        return dict(self._spec(robot))
+
+    def __contains__(self, robot) -> bool:
+        return robot in self._robots
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, RobotDataSpec) and self.to_config() == other.to_config()
+
+    def __repr__(self) -> str:
+        return f"RobotDataSpec({self.to_config()})"
+
+    def names(self, robot: str, data_type) -> tuple[str, ...]:
+        """Item names of one robot's data type; () when the robot has none of that type."""
+        return self._spec(robot).get(parse_data_type(data_type), ())
+
+    def _spec(self, robot: str) -> dict[DataType, tuple[str, ...]]:
+        if robot not in self._robots:
+            raise ConfigError(_unknown("robot", robot, self.robots))
+        return self._robots[robot]
+
+
+def _unknown(what: str, name, known) -> str:
+    known = list(known)
+    message = f"unknown {what} {name!r}"
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    return message + f" (known: {', '.join(map(str, known)) or 'none'})"
+
+
+# --------------------------------------------------------------------------------------------------
+# what a dataset file's arrays hold
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of items of one data type inside an array: `names` are its columns (vector types) or the one
+    array it is (image / language types)."""
+
+    data_type: DataType
+    names: tuple[str, ...]
+
+
+class Embodiment:
+    """The robot a dataset file was recorded with and the named items of its arrays.
+
+    robot:   the robot's name
+    actions: [Segment, ...] whose names, concatenated, are the A columns of `actions` (T, A)
+    obs:     {obs key: [Segment, ...]}: a (T, D) key's D columns, or a single image / language item per key
+    Obs keys without names are allowed (they simply have none). `hdf5_format` stores it as JSON in the attribute
+    `robokit_embodiment` of the `data` group (`to_json` / `from_json`), which robomimic ignores.
+    """
+
+    def __init__(self, robot: str, actions=(), obs: Mapping | None = None):
+        if not isinstance(robot, str) or not robot:
+            raise ConfigError(f"embodiment: the robot name must be a non-empty string, got {robot!r}")
+        self.robot = robot
+        self.actions = _segments(actions, "embodiment actions")
+        self.obs = {key: _segments(segs, f"embodiment obs['{key}']") for key, segs in (obs or {}).items()}
+        for key, segs in self.obs.items():
+            if not segs:
+                raise ConfigError(f"embodiment obs['{key}'] has no segments; leave the key out instead")
+
+    def to_dict(self) -> dict:
+        return {"robot": self.robot, "actions": _segments_to_list(self.actions),
+                "obs": {k: _segments_to_list(v) for k, v in self.obs.items()}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, raw, where: str = "embodiment") -> Embodiment:
+        if not isinstance(raw, Mapping) or "robot" not in raw:
+            raise ConfigError(f"{where} must be {{\"robot\": name, \"actions\": [...], \"obs\": {{...}}}}, "
+                              f"got {raw!r:.80}")
+        unknown = sorted(set(raw) - {"robot", "actions", "obs"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown field(s) {unknown} (fields: robot, actions, obs)")
+        return cls(raw["robot"], raw.get("actions", ()), raw.get("obs") or {})
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "embodiment") -> Embodiment:
+        try:
+            raw = json.loads(text)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ConfigError(f"{where} is not valid JSON ({exc})") from None
+        return cls.from_dict(raw, where)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Embodiment) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Embodiment({self.to_dict()})"
+
+    def check_shapes(self, action_shape: tuple | None, obs_shapes: Mapping[str, tuple], where: str = "") -> None:
+        """Raise DatasetError when the names contradict per-step shapes: action_shape (A,), obs_shapes
+        {key: per-step shape}; a named obs key missing from `obs_shapes` is an error too."""
+        prefix = f"{where}: " if where else ""
+        if action_shape is not None and self.actions:
+            _check_width(self.actions, tuple(action_shape), f"{prefix}actions")
+        for key, segs in self.obs.items():
+            if key not in obs_shapes:
+                raise DatasetError(f"{prefix}embodiment names obs key '{key}', which the data does not have "
+                                   f"(obs keys: {', '.join(sorted(obs_shapes)) or 'none'})")
+            _check_width(segs, tuple(obs_shapes[key]), f"{prefix}obs/{key}")
+
+    def data_spec(self, obs_keys=None, actions: bool = False) -> RobotDataSpec:
+        """{robot: {DataType: names}} of the named obs keys (all of them when None, in stored order; `obs_keys`
+        order otherwise) or, with actions=True, of the actions. A name used twice for one data type is an error."""
+        if actions:
+            groups = [("actions", self.actions)]
+        else:
+            keys = list(self.obs) if obs_keys is None else [k for k in obs_keys if k in self.obs]
+            groups = [(f"obs/{k}", self.obs[k]) for k in keys]
+        spec: dict[DataType, list[str]] = {}
+        where: dict[tuple, str] = {}
+        for key, segs in groups:
+            for seg in segs:
+                for name in seg.names:
+                    if (seg.data_type, name) in where:
+                        raise DatasetError(f"embodiment of robot '{self.robot}': {seg.data_type.value} item "
+                                           f"{name!r} is named in both {where[seg.data_type, name]} and {key}")
+                    where[seg.data_type, name] = key
+                    spec.setdefault(seg.data_type, []).append(name)
+        if not spec:
+            return RobotDataSpec()
+        return RobotDataSpec({self.robot: {dt: tuple(spec[dt]) for dt in DataType if dt in spec}})
+
+    def locate(self, data_type, obs_keys=None, actions: bool = False) -> list[tuple[str, int | None]]:
+        """Where each item of `data_spec(...)[robot][data_type]` lives: [(array key, column or None), ...];
+        the key is "actions" or an obs key; column None for image / language items (the whole array)."""
+        dt = parse_data_type(data_type)
+        if actions:
+            groups = [("actions", self.actions)]
+        else:
+            keys = list(self.obs) if obs_keys is None else [k for k in obs_keys if k in self.obs]
+            groups = [(k, self.obs[k]) for k in keys]
+        out = []
+        for key, segs in groups:
+            col = 0
+            for seg in segs:
+                if seg.data_type == dt:
+                    out += [(key, None if dt in ARRAY_ITEM_TYPES else col + i) for i in range(len(seg.names))]
+                col += len(seg.names)
+        return out
+
+
+def _segments(raw, where: str) -> tuple[Segment, ...]:
+    if isinstance(raw, (str, Mapping)) or not isinstance(raw, (list, tuple)):
+        raise ConfigError(f"{where} must be a list of {{\"data_type\", \"names\"}} segments, got {raw!r:.60}")
+    segs = []
+    for i, seg in enumerate(raw):
+        if isinstance(seg, Segment):
+            segs.append(seg)
+            continue
+        if not isinstance(seg, Mapping) or set(seg) != {"data_type", "names"}:
+            raise ConfigError(f"{where}[{i}] must be {{\"data_type\": ..., \"names\": [...]}}, got {seg!r:.60}")
+        dt = parse_data_type(seg["data_type"], f"{where}[{i}]")
+        segs.append(Segment(dt, _parse_names(seg["names"], f"{where}[{i}] names")))
+    names = [n for s in segs for n in s.names]
+    dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if dup is not None:
+        raise ConfigError(f"{where} names {dup!r} twice")
+    return tuple(segs)
+
+
+def _segments_to_list(segs: tuple[Segment, ...]) -> list[dict]:
+    return [{"data_type": s.data_type.value, "names": list(s.names)} for s in segs]
+
+
+def _check_width(segs: tuple[Segment, ...], shape: tuple, where: str) -> None:
+    if any(s.data_type in ARRAY_ITEM_TYPES for s in segs):
+        if len(segs) != 1 or len(segs[0].names) != 1:
+            raise DatasetError(f"{where}: an image or language array is one item: give it one segment with "
+                               f"one name, got {[list(s.names) for s in segs]}")
+        return
+    width = sum(len(s.names) for s in segs)
+    if len(shape) != 1 or shape[0] != width:
+        raise DatasetError(f"{where} has per-step shape {shape} but its embodiment names {width} item(s); "
+                           "fix: one name per column")
+
+
+# --------------------------------------------------------------------------------------------------
+# the padded slot layout
+
+
+class SlotLayout:
+    """Fixed-width slots per data type for all robots of a RobotDataSpec, and the masks of the real ones.
+
+    width(dt):              the largest robot's item count (align="order") or the number of distinct names
+                            (align="names")
+    indices(robot, dt):     (n_items,) int64, the slot of each item the robot lists, in its spec's order
+    mask(robot, dt):        (width,) bool, True at the robot's slots
+    pad(robot, dt, x):      (..., n_items) -> (..., width), zeros at the other slots
+    unpad(robot, dt, x):    (..., width) -> (..., n_items); `unpad_named` -> {item name: (...)}
+    Both numpy arrays and torch tensors go through pad / unpad (autograd flows through them).
+    """
+
+    def __init__(self, spec: RobotDataSpec, align: str = "order"):
+        if align not in ALIGN_MODES:
+            raise ConfigError(f"slot layout align must be one of {ALIGN_MODES}, got {align!r}")
+        if spec.is_empty:
+            raise ConfigError("a slot layout needs a robot data spec with at least one robot")
+        self.spec, self.align = spec, align
+        self._slot_names: dict[DataType, list[str]] = {}  # align="names": the name of each slot
+        self._indices: dict[tuple[str, DataType], np.ndarray] = {}
+        self._width: dict[DataType, int] = {}
+        for dt in spec.data_types:
+            if align == "names":
+                names = list(dict.fromkeys(n for r in spec.robots for n in spec.names(r, dt)))
+                self._slot_names[dt] = names
+                slot = {n: i for i, n in enumerate(names)}
+                self._width[dt] = len(names)
+            else:
+                self._width[dt] = max(len(spec.names(r, dt)) for r in spec.robots)
+            for robot in spec.robots:
+                items = spec.names(robot, dt)
+                idx = [slot[n] for n in items] if align == "names" else list(range(len(items)))
+                self._indices[robot, dt] = np.asarray(idx, dtype=np.int64)
+
+    # -- lookup
+    @property
+    def data_types(self) -> list[DataType]:
+        return list(self._width)
+
+    def width(self, data_type) -> int:
+        return self._width[self._dt(data_type)]
+
+    def indices(self, robot: str, data_type) -> np.ndarray:
+        """(n_items,) int64 slot of each item `robot` lists for `data_type` (empty when it has none)."""
+        return self._indices[self._robot(robot), self._dt(data_type)].copy()
+
+    def mask(self, robot: str, data_type) -> np.ndarray:
+        """(width,) bool: True at the slots `robot` fills."""
+        m = np.zeros(self.width(data_type), dtype=bool)
+        m[self.indices(robot, data_type)] = True
+        return m
+
+    def slot_labels(self, data_type) -> list[str]:
+        """A readable name per slot: the name (align="names"), else "name_a|name_b" of the robots' items there."""
+        dt = self._dt(data_type)
+        if self.align == "names":
+            return list(self._slot_names[dt])
+        labels = [[] for _ in range(self._width[dt])]
+        for robot in self.spec.robots:
+            for name, i in zip(self.spec.names(robot, dt), self._indices[robot, dt], strict=True):
+                if name not in labels[i]:
+                    labels[i].append(name)
+        return ["|".join(parts) for parts in labels]
+
+    # -- moving data in and out of slots
+    def pad(self, robot: str, data_type, x, axis: int = -1):
+        """(..., n_items, ...) -> (..., width, ...) along `axis`; the robot's items at their slots, 0 elsewhere."""
+        dt, idx = self._dt(data_type), self.indices(robot, data_type)
+        n = _dim(x, axis)
+        if n != len(idx):
+            raise ConfigError(f"pad: robot '{robot}' lists {len(idx)} {dt.value} item(s) "
+                              f"{list(self.spec.names(robot, dt))} but the array has {n} along axis {axis}")
+        x_last = _moveaxis(x, axis, -1)
+        out = _zeros_like(x_last, x_last.shape[:-1] + (self._width[dt],))
+        out[..., _index(idx, x)] = x_last
+        return _moveaxis(out, -1, axis)
+
+    def unpad(self, robot: str, data_type, x, axis: int = -1):
+        """(..., width, ...) -> (..., n_items, ...) along `axis`: the robot's items, in its spec's order."""
+        dt, idx = self._dt(data_type), self.indices(robot, data_type)
+        if _dim(x, axis) != self._width[dt]:
+            raise ConfigError(f"unpad: {dt.value} slots are {self._width[dt]} wide but the array has "
+                              f"{_dim(x, axis)} along axis {axis}")
+        return _moveaxis(_moveaxis(x, axis, -1)[..., _index(idx, x)], -1, axis)
+
+    def unpad_named(self, robot: str, data_type, x, axis: int = -1) -> dict:
+        """(..., width, ...) -> {item name: (..., ...)} for the items `robot` lists."""
+        items = self.unpad(robot, data_type, x, axis)
+        names = self.spec.names(robot, data_type)
+        return {name: _take(items, i, axis) for i, name in enumerate(names)}
+
+    def pad_named(self, robot: str, data_type, values: Mapping):
+        """{item name: (...)} -> (..., width): reorders named values into the robot's slots. Every item the
+        robot lists must be given, and nothing else (one ConfigError line naming the odd ones out)."""
+        dt = self._dt(data_type)
+        names = self.spec.names(robot, dt)
+        extra = [n for n in values if n not in names]
+        if extra:
+            raise ConfigError(f"robot '{robot}' has no {dt.value} slot for {extra} (its items: {list(names)})")
+        missing = [n for n in names if n not in values]
+        if missing:
+            raise ConfigError(f"robot '{robot}': {dt.value} item(s) {missing} missing (it lists {list(names)})")
+        first = values[names[0]]
+        if _is_torch(first):
+            import torch
+
+            stacked = torch.stack([torch.as_tensor(values[n]) for n in names], dim=-1)
+        else:
+            stacked = np.stack([np.asarray(values[n]) for n in names], axis=-1)
+        return self.pad(robot, dt, stacked)
+
+    # -- statistics
+    def gaussian_stats(self, data_type, arrays: Mapping[str, np.ndarray]) -> dict:
+        """{"offset": (width,), "scale": (width,)} float32 from {robot: (N_r, n_items)} unpadded data: per slot
+        the mean and std (+STD_EPS) over the robots that fill it; empty slots get offset 0 and scale 1."""
+        x, mask = self._stack(data_type, arrays)
+        return masked_gaussian_stats(x, mask)
+
+    def min_max_stats(self, data_type, arrays: Mapping[str, np.ndarray]) -> dict:
+        """As `gaussian_stats`, mapping each slot's [min, max] over real entries to [-1, 1]."""
+        x, mask = self._stack(data_type, arrays)
+        return masked_min_max_stats(x, mask)
+
+    def _stack(self, data_type, arrays) -> tuple[np.ndarray, np.ndarray]:
+        """Pad and concatenate {robot: (N_r, n_items)} -> x (N, width) float64, mask (N, width) bool."""
+        if not arrays:
+            raise ConfigError("statistics need data of at least one robot")
+        xs, masks = [], []
+        for robot, arr in arrays.items():
+            arr = np.asarray(arr, dtype=np.float64)
+            arr = arr.reshape(-1, arr.shape[-1]) if arr.ndim else arr
+            xs.append(self.pad(robot, data_type, arr))
+            masks.append(np.broadcast_to(self.mask(robot, data_type), xs[-1].shape))
+        return np.concatenate(xs), np.concatenate(masks)
+
+    # -- persistence (checkpoints)
+    def to_config(self) -> dict:
+        return {"spec": self.spec.to_config(), "align": self.align}
+
+    @classmethod
+    def from_config(cls, raw: Mapping) -> SlotLayout:
+        return cls(RobotDataSpec.from_config(raw["spec"]), raw.get("align", "order"))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SlotLayout) and self.to_config() == other.to_config()
+
+    def __repr__(self) -> str:
+        widths = ", ".join(f"{dt.value}={w}" for dt, w in self._width.items())
+        return f"SlotLayout(robots={self.spec.robots}, align={self.align!r}, widths: {widths})"
+
+    def _dt(self, data_type) -> DataType:
+        dt = parse_data_type(data_type)
+        if dt not in self._width:
+            raise ConfigError(f"no robot of the spec has {dt.value}: "
+                              + _unknown("data type", dt.value, [d.value for d in self._width]))
+        return dt
+
+    def _robot(self, robot: str) -> str:
+        if robot not in self.spec:
+            raise ConfigError(_unknown("robot", robot, self.spec.robots))
+        return robot
+
+
+def masked_gaussian_stats(x, mask) -> dict:
+    """Per-slot mean and population std (+STD_EPS) of x (N, W) over the entries where mask (N, W) or (W,) is
+    True -> {"offset": (W,), "scale": (W,)} float32; a slot with no real entry gets offset 0, scale 1."""
+    x, mask = _stats_inputs(x, mask)
+    count = mask.sum(axis=0)  # (W,)
+    safe = np.maximum(count, 1)
+    mean = np.where(mask, x, 0.0).sum(axis=0) / safe
+    var = np.where(mask, (x - mean) ** 2, 0.0).sum(axis=0) / safe
+    empty = count == 0
+    return {"offset": np.where(empty, 0.0, mean).astype(np.float32),
+            "scale": np.where(empty, 1.0, np.sqrt(var) + STD_EPS).astype(np.float32)}
+
+
+def masked_min_max_stats(x, mask, eps: float = 1e-6) -> dict:
+    """Per-slot stats mapping [min, max] over real entries to [-1, 1]; constant slots get scale 1 (-> 0 at
+    their value), empty slots offset 0 and scale 1."""
+    x, mask = _stats_inputs(x, mask)
+    empty = ~mask.any(axis=0)
+    lo = np.where(mask, x, np.inf).min(axis=0)
+    hi = np.where(mask, x, -np.inf).max(axis=0)
+    lo, hi = np.where(empty, 0.0, lo), np.where(empty, 0.0, hi)
+    half = (hi - lo) / 2.0
+    constant = half < eps
+    return {"offset": np.where(constant, lo, (hi + lo) / 2.0).astype(np.float32),
+            "scale": np.where(constant, 1.0, half).astype(np.float32)}
+
+
+def _stats_inputs(x, mask) -> tuple[np.ndarray, np.ndarray]:
+    x = x.detach().cpu().numpy() if _is_torch(x) else np.asarray(x)
+    mask = mask.detach().cpu().numpy() if _is_torch(mask) else np.asarray(mask)
+    x = x.astype(np.float64).reshape(-1, x.shape[-1])
+    mask = np.broadcast_to(mask.astype(bool), x.shape) if mask.ndim == 1 else mask.astype(bool).reshape(x.shape)
+    return x, mask
+
+
+def normalize_padded(x, stats: dict, mask):
+    """(x - offset) / scale at real slots, exactly 0 at padded ones. x (..., W), mask broadcastable to x."""
+    return _where_mask(mask, (x - _as(x, stats["offset"])) / _as(x, stats["scale"]), x)
+
+
+def unnormalize_padded(x, stats: dict, mask):
+    """x * scale + offset at real slots, exactly 0 at padded ones."""
+    return _where_mask(mask, x * _as(x, stats["scale"]) + _as(x, stats["offset"]), x)
+
+
+# --------------------------------------------------------------------------------------------------
+# numpy / torch helpers
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _dim(x, axis: int) -> int:
+    return int(x.shape[axis])
+
+
+def _moveaxis(x, src: int, dst: int):
+    if _is_torch(x):
+        return x.movedim(src, dst)
+    return np.moveaxis(x, src, dst)
+
+
+def _zeros_like(x, shape):
+    if _is_torch(x):
+        return x.new_zeros(shape)
+    return np.zeros(shape, dtype=x.dtype)
+
+
+def _index(idx: np.ndarray, like):
+    if _is_torch(like):
+        import torch
+
+        return torch.as_tensor(idx, device=like.device)
+    return idx
+
+
+def _take(x, i: int, axis: int):
+    if _is_torch(x):
+        return x.select(axis, i)
+    return np.take(x, i, axis=axis)
+
+
+def _as(x, value):
+    if _is_torch(x):
+        import torch
+
+        return torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    return np.asarray(value, dtype=x.dtype)
+
+
+def _where_mask(mask, values, like):
+    if _is_torch(like):
+        import torch
+
+        mask = torch.as_tensor(mask, device=like.device, dtype=torch.bool)
+        return torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device))
+    return np.where(np.asarray(mask, dtype=bool), values, np.zeros((), dtype=values.dtype))

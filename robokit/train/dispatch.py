@@ -35,16 +35,13 @@ def _train(config, dataset_path, output_dir, device, debug: bool, progress: bool
         if is_online(config):
             raise ConfigError(f"{config.algo_name} learns online and does not train across processes yet; fix: run "
                               "scripts/train.py without torchrun (vector envs: train.num_envs)")
-        if resume_dir is not None:
-            raise ConfigError("--resume under torchrun is not supported yet (the RNG states are saved for one "
-                              "process); fix: resume without torchrun, or start a new distributed run")
         from robokit.train import offline
         from robokit.train.distributed import init_distributed
 
         dist = init_distributed(device)
         try:
             return offline.train(config, dataset_path=dataset_path, output_dir=output_dir, device=dist.device,
-                                 debug=debug, progress=progress and dist.is_main, dist=dist)
+                                 debug=debug, progress=progress and dist.is_main, resume_dir=resume_dir, dist=dist)
         finally:
             dist.close()
     if is_online(config):

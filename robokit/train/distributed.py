@@ -46,6 +46,12 @@ class DistContext:
             g.copy_(flat[offset:offset + g.numel()].view_as(g))
             offset += g.numel()
 
+    def gather_objects(self, obj) -> list | None:
+        """Every rank's `obj`, in rank order, on rank 0 (None on the others); all ranks must call it together."""
+        gathered = [None] * self.world_size
+        dist.all_gather_object(gathered, obj)
+        return gathered if self.is_main else None
+
     def broadcast_from_main(self, module: torch.nn.Module) -> None:
         """Copy rank 0's parameters and buffers to every rank (they start identical whatever the init)."""
         for tensor in [*module.parameters(), *module.buffers()]:

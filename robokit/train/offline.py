@@ -323,7 +323,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     state = TrainState()
     if resumed is not None:
         run_dir = Path(resume_dir)
-        state = resume_algo(algo, resumed, run_dir / "models" / "last.pth")
+        state = resume_algo(algo, resumed, run_dir / "models" / "last.pth", dist)
     elif main:
         run_dir = create_run_dir(config, output_dir)
     else:
@@ -344,10 +344,10 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
 
     saved: dict[str, Path] = {}  # the last checkpoint written, for the message of a diverged run
 
-    def checkpoint(name: str, state: TrainState) -> None:
+    def checkpoint(name: str, state: TrainState, rng_states: list | None = None) -> None:
         ckpt = build_checkpoint(algo, config, shape_metadata, env_args, train_ds.get_obs_normalization_stats(),
                                 train_ds.get_action_normalization_stats(), state.as_dict())
-        ckpt["resume_state"] = {"rng": capture_rng_state()}
+        ckpt["resume_state"] = {"rng_per_rank": rng_states or [capture_rng_state()]}
         path = run_dir / "models" / f"{name}.pth"
         save_checkpoint(ckpt, path)
         saved["last"] = path
@@ -417,6 +417,8 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                         if save_cfg.on_best_rollout_return:
                             saves.append("model_best_return")
 
+            if save_cfg.enabled:  # every rank's RNG state, gathered on rank 0, makes last.pth resumable per rank
+                rng_states = dist.gather_objects(capture_rng_state()) if dist is not None else None
             if save_cfg.enabled and main:
                 periodic = save_cfg.every_n_epochs is not None and epoch % save_cfg.every_n_epochs == 0
                 timed = save_cfg.every_n_seconds is not None and time.time() - last_time_save > save_cfg.every_n_seconds
@@ -424,8 +426,8 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                     saves.append(f"model_epoch_{epoch}")
                     last_time_save = time.time()
                 for name in saves:
-                    checkpoint(name, state)
-                checkpoint("last", state)
+                    checkpoint(name, state, rng_states)
+                checkpoint("last", state, rng_states)
                 prune_epoch_checkpoints(run_dir / "models", save_cfg.keep_last_n)
             if not saves and not config.experiment.keep_all_videos:
                 for video_path in video_paths:
@@ -469,8 +471,15 @@ def load_resume_checkpoint(run_dir, config) -> dict:
     return ckpt
 
 
-def resume_algo(algo, ckpt: dict, source) -> TrainState:
-    """Load the weights, optimisers, schedules, EMA and RNG states of `ckpt` into `algo`; returns the progress."""
+def resume_algo(algo, ckpt: dict, source, dist: "DistContext | None" = None) -> TrainState:
+    """Load the weights, optimisers, schedules, EMA and this rank's RNG states of `ckpt` into `algo`; returns the
+    progress. A run resumes with as many processes as it had (each rank continues its own random streams)."""
+    rng_states = ckpt["resume_state"]["rng_per_rank"]
+    world, rank = (dist.world_size, dist.rank) if dist is not None else (1, 0)
+    if len(rng_states) != world:
+        raise ConfigError(f"--resume {Path(source).parents[1]}: the run trained in {len(rng_states)} process(es), this "
+                          f"resume has {world}; fix: resume it with the same number "
+                          f"({'torchrun --nproc_per_node ' + str(len(rng_states)) if len(rng_states) > 1 else 'without torchrun'})")
     load_weights(algo, ckpt["model"], str(source))
     algo.load_optimizer_state(ckpt.get("optimizer_state", {}))
     algo.load_ema_state(ckpt.get("ema"))
@@ -479,7 +488,7 @@ def resume_algo(algo, ckpt: dict, source) -> TrainState:
     with warnings.catch_warnings():  # no optimiser step in this process yet: torch's order check would warn
         warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
         algo.on_epoch_end(state.epoch)  # what the interrupted run did right after saving (per-epoch schedules)
-    restore_rng_state(ckpt["resume_state"]["rng"])
+    restore_rng_state(rng_states[rank])
     return state
 
 

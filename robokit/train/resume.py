@@ -1,7 +1,8 @@
 """Exact resume of a run: the random-number generators' states, and which config changes a resume accepts.
 
-A checkpoint's `resume_state` holds the RNG states (torch CPU and CUDA, numpy's global, python's `random`) as
-tensors and plain numbers, so it loads with `weights_only=True`. The data sampler needs no state of its own: its
+A checkpoint's `resume_state["rng_per_rank"]` holds every rank's RNG states (torch CPU and CUDA, numpy's global,
+python's `random`; one entry without torchrun) as tensors and plain numbers, so it loads with `weights_only=True`;
+a run resumes with as many processes as it had. The data sampler needs no state of its own: its
 position is the number of batches the run has consumed (`train_state["step"]`), from which the sampler replays its
 permutations (`IndexBatchSampler.skip`).
 """

@@ -117,3 +117,28 @@ def test_online_algorithms_refuse_torchrun_in_one_line(tmp_path):
                       "--output", str(tmp_path), "--set", "experiment.env=\"Pendulum-v1\"")
     assert result.returncode != 0 and "does not train across processes yet" in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_killed_two_rank_run_resumes_exactly(fetch_push_dataset, tmp_path):
+    """BC-VAE draws noise on every rank (per-rank seeds): the resumed job must restore each rank's RNG state."""
+    vae = ["algo.vae.enabled=true", "algo.vae.latent_dim=4", "algo.vae.encoder_layer_dims=[16]",
+           "algo.vae.decoder_layer_dims=[16]", "train.num_epochs=4", "experiment.epoch_every_n_steps=20"]
+    straight = torchrun("--nproc_per_node", "2", *train_args(fetch_push_dataset, tmp_path / "straight", 8, *vae))
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([TORCHRUN, "--nproc_per_node", "2", *train_args(fetch_push_dataset, tmp_path / "killed", 8,
+                                                                           *vae)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.time() + 180
+    while not list((tmp_path / "killed").glob("*/*/models/model_epoch_2.pth")) and time.time() < deadline:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both ranks at once
+    proc.wait()
+    run = next((tmp_path / "killed").glob("*/*"))
+    assert torch.load(run / "models" / "last.pth", weights_only=True)["train_state"]["epoch"] < 4
+    resumed = torchrun("--nproc_per_node", "2", str(REPO / "scripts/train.py"), "--resume", str(run), "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = weights(tmp_path / "killed"), weights(tmp_path / "straight")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit for bit
+    one = run_script("train.py", "--resume", run)  # a 2-process run resumes with 2 processes only
+    assert one.returncode == 2 and "trained in 2 process(es), this resume has 1" in one.stderr

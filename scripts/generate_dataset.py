@@ -29,6 +29,10 @@ flat observation slices such as the robot's own state (see robokit/envs/cameras.
 
     python scripts/generate_dataset.py --env FetchPush-v4 --n-demos 200 --out datasets/fetch_push_image.hdf5 \
         --camera-size 84 --obs-slice robot0_eef_pos=observation[0:3] --obs-slice robot0_gripper_qpos=observation[9:11]
+
+Named items: for the Fetch tasks and robokit/ObstacleReach-v0 the file also records which joint, camera or
+coordinate each column of the actions and observations is (`data.attrs["robokit_embodiment"]`, see
+robokit/envs/embodiments.py and datasets/README.md); other tasks are written without names.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from tqdm import tqdm
 
 from robokit.data.hdf5_format import DatasetWriter, mask_names
 from robokit.envs import create_env_from_name, make_expert
+from robokit.envs.embodiments import embodiment_for_env
 from robokit.envs.experts import run_expert_episode
 from robokit.envs.experts.mixtures import (OtherGoalExpert, RandomPolicy, assign_behaviors, parse_mixture,
                                            run_behavior_episode)
@@ -137,6 +142,13 @@ def split_train_valid(names: list[str], valid_ratio: float, seed: int) -> tuple[
     return [names[i] for i in train], [names[i] for i in valid]
 
 
+def dataset_embodiment(args: argparse.Namespace, env):
+    """The named items of the task's actions and observations (an Embodiment), or None when robokit does not
+    know its layout."""
+    obs_shapes = {k: tuple(space.shape) for k, space in env.observation_space.spaces.items()}
+    return embodiment_for_env(args.env, obs_shapes, tuple(env.action_space.shape), env.serialize()["env_kwargs"])
+
+
 def write_mixed_dataset(args: argparse.Namespace, env) -> int:
     """--mixed: n episodes of behaviours drawn from the mixture, all kept; masks per behaviour and "successful"."""
     mixture = parse_mixture(args.mixed)
@@ -151,7 +163,8 @@ def write_mixed_dataset(args: argparse.Namespace, env) -> int:
     seeds = np.random.default_rng(args.seed).choice(2**31 - 1, size=2 * args.n_demos, replace=False)
     start, total_steps, by_kind = time.time(), 0, {kind: [] for kind in mixture}
     successful = []
-    with DatasetWriter(args.out, env_args=env.serialize(), compression=args.compression) as writer:
+    with DatasetWriter(args.out, env_args=env.serialize(), compression=args.compression,
+                       embodiment=dataset_embodiment(args, env)) as writer:
         for i, kind in enumerate(tqdm(kinds, desc=f"{args.env} mixed episodes", unit="ep")):
             seed, other_seed = int(seeds[2 * i]), int(seeds[2 * i + 1])
             episode = run_behavior_episode(env, behaviors[kind], seed=seed, other_seed=other_seed)
@@ -192,7 +205,8 @@ def main(argv=None) -> int:
 
     start, attempts, total_steps = time.time(), 0, 0
     by_mode: dict[str, list[str]] = {}  # multimodal experts: demo names per chosen mode
-    with DatasetWriter(args.out, env_args=env.serialize(), compression=args.compression) as writer:
+    with DatasetWriter(args.out, env_args=env.serialize(), compression=args.compression,
+                       embodiment=dataset_embodiment(args, env)) as writer:
         with tqdm(total=args.n_demos, desc=f"{args.env} demos", unit="demo") as progress:
             while len(writer.demo_names) < args.n_demos and attempts < max_attempts:
                 seed = int(episode_seeds[attempts])

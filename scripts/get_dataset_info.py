@@ -3,7 +3,8 @@
     python scripts/get_dataset_info.py --dataset D.hdf5 [--filter_key train] [--verbose]
 
 Prints demo and sample counts, trajectory length statistics, filter keys, env_args, obs keys with shapes
-and dtypes, and the action dimension with per-dim min/max; then runs the validator. Exit code 2 (one line on
+and dtypes, the named items of actions and obs keys (robot, data type and names per column, when the file has
+them: data.attrs["robokit_embodiment"]), and the action dimension with per-dim min/max; then runs the validator. Exit code 2 (one line on
 stderr) when the file is missing, unreadable or has problems.
 """
 
@@ -43,6 +44,8 @@ def main(argv=None):
         filter_keys = {k: _safe(lambda k=k: fmt.list_demos(f, k), []) for k in fmt.list_filter_keys(f)}
         env_args = _safe(lambda: fmt.read_env_args(f))
         specs = _safe(lambda: fmt.obs_specs(f), {})
+        has_names = fmt.EMBODIMENT_ATTR in f["data"].attrs
+        embodiment = _safe(lambda: fmt.read_embodiment(f)) if has_names else None
         actions = [a for a in (_safe(lambda d=d: fmt.read_episode(f, d, [], ["actions"])["actions"]) for d in demos)
                    if a is not None and a.ndim == 2]
 
@@ -61,6 +64,16 @@ def main(argv=None):
     print("obs keys:" + ("" if specs else " none"))
     for k, (shape, dtype) in specs.items():
         print(f"  {k}: shape {shape}, dtype {dtype}")
+    if not has_names:
+        print("names: none (no robokit_embodiment attribute)")
+    elif embodiment is None:
+        print("names: unreadable (see problems)")
+    else:
+        print(f"names: robot '{embodiment.robot}'")
+        rows = ([("actions", embodiment.actions)] if embodiment.actions else []) + \
+            [(f"obs/{k}", segs) for k, segs in embodiment.obs.items()]
+        for key, segs in rows:
+            print(f"  {key}: " + " + ".join(f"{s.data_type.value} [{', '.join(s.names)}]" for s in segs))
     if actions and len({a.shape[1] for a in actions}) == 1:
         stacked = np.concatenate(actions)  # (total steps, A)
         np.set_printoptions(precision=4, suppress=True, linewidth=120)

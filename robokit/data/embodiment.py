@@ -261,46 +261,40 @@ class Embodiment:
                                    f"(obs keys: {', '.join(sorted(obs_shapes)) or 'none'})")
             _check_width(segs, tuple(obs_shapes[key]), f"{prefix}obs/{key}")
 
-    def data_spec(self, obs_keys=None, actions: bool = False) -> RobotDataSpec:
-        """{robot: {DataType: names}} of the named obs keys (all of them when None, in stored order; `obs_keys`
-        order otherwise) or, with actions=True, of the actions. A name used twice for one data type is an error."""
-        if actions:
-            groups = [("actions", self.actions)]
-        else:
-            keys = list(self.obs) if obs_keys is None else [k for k in obs_keys if k in self.obs]
-            groups = [(f"obs/{k}", self.obs[k]) for k in keys]
-        spec: dict[DataType, list[str]] = {}
-        where: dict[tuple, str] = {}
-        for key, segs in groups:
-            for seg in segs:
-                for name in seg.names:
-                    if (seg.data_type, name) in where:
-                        raise DatasetError(f"embodiment of robot '{self.robot}': {seg.data_type.value} item "
-                                           f"{name!r} is named in both {where[seg.data_type, name]} and {key}")
-                    where[seg.data_type, name] = key
-                    spec.setdefault(seg.data_type, []).append(name)
-        if not spec:
-            return RobotDataSpec()
-        return RobotDataSpec({self.robot: {dt: tuple(spec[dt]) for dt in DataType if dt in spec}})
-
-    def locate(self, data_type, obs_keys=None, actions: bool = False) -> list[tuple[str, int | None]]:
-        """Where each item of `data_spec(...)[robot][data_type]` lives: [(array key, column or None), ...];
-        the key is "actions" or an obs key; column None for image / language items (the whole array)."""
-        dt = parse_data_type(data_type)
+    def items(self, obs_keys=None, actions: bool = False) -> list[tuple[DataType, str, str, int | None]]:
+        """Every named item of the obs keys (all named ones when None, in stored order; else in `obs_keys` order)
+        or, with actions=True, of the actions: [(data type, name, array key, column or None), ...]; the key is
+        "actions" or an obs key, the column None for image / language items (the whole array). An item named by
+        two keys (an obs slice of another key) is listed once, where it comes first."""
         if actions:
             groups = [("actions", self.actions)]
         else:
             keys = list(self.obs) if obs_keys is None else [k for k in obs_keys if k in self.obs]
             groups = [(k, self.obs[k]) for k in keys]
-        out = []
+        out, seen = [], set()
         for key, segs in groups:
             col = 0
             for seg in segs:
-                if seg.data_type == dt:
-                    out += [(key, None if dt in ARRAY_ITEM_TYPES else col + i) for i in range(len(seg.names))]
+                for i, name in enumerate(seg.names):
+                    if (seg.data_type, name) not in seen:
+                        seen.add((seg.data_type, name))
+                        out.append((seg.data_type, name, key, None if seg.data_type in ARRAY_ITEM_TYPES else col + i))
                 col += len(seg.names)
         return out
 
+    def data_spec(self, obs_keys=None, actions: bool = False) -> RobotDataSpec:
+        """{robot: {DataType: names}} of `items(obs_keys, actions)`; empty when they name nothing."""
+        spec: dict[DataType, list[str]] = {}
+        for dt, name, _, _ in self.items(obs_keys, actions):
+            spec.setdefault(dt, []).append(name)
+        if not spec:
+            return RobotDataSpec()
+        return RobotDataSpec({self.robot: {dt: tuple(spec[dt]) for dt in DataType if dt in spec}})
+
+    def locate(self, data_type, obs_keys=None, actions: bool = False) -> list[tuple[str, int | None]]:
+        """Where each item of `data_spec(...)[robot][data_type]` lives: [(array key, column or None), ...]."""
+        dt = parse_data_type(data_type)
+        return [(key, col) for d, _, key, col in self.items(obs_keys, actions) if d == dt]
 
 def _segments(raw, where: str) -> tuple[Segment, ...]:
     if isinstance(raw, (str, Mapping)) or not isinstance(raw, (list, tuple)):
@@ -314,10 +308,10 @@ def _segments(raw, where: str) -> tuple[Segment, ...]:
             raise ConfigError(f"{where}[{i}] must be {{\"data_type\": ..., \"names\": [...]}}, got {seg!r:.60}")
         dt = parse_data_type(seg["data_type"], f"{where}[{i}]")
         segs.append(Segment(dt, _parse_names(seg["names"], f"{where}[{i}] names")))
-    names = [n for s in segs for n in s.names]
-    dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    items = [(s.data_type, n) for s in segs for n in s.names]  # a joint's position and velocity may share a name
+    dup = next((item for i, item in enumerate(items) if item in items[:i]), None)
     if dup is not None:
-        raise ConfigError(f"{where} names {dup!r} twice")
+        raise ConfigError(f"{where} names {dup[0].value} item {dup[1]!r} twice")
     return tuple(segs)
 
 

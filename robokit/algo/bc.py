@@ -96,7 +96,8 @@ class BC(PolicyAlgo):
         return {k: obs[k][:, steps] for k in self.obs_shapes}
 
     def process_batch_for_training(self, batch: dict) -> dict:
-        """obs: the frames up to step t, (B, *shape) or (B, F, *shape); actions: the action at t, (B, A)."""
+        """obs: the frames up to step t, (B, *shape) or (B, F, *shape); actions: the action at t, (B, A);
+        the action mask (B, A) of a padded multi-robot batch, when it has one."""
         t = self.frame_stack - 1  # position of step t in the window
         steps = slice(0, t + 1) if self.frame_stack > 1 else t
         selected = {
@@ -104,6 +105,8 @@ class BC(PolicyAlgo):
             K.ACTIONS: batch[K.ACTIONS][:, t],
             **self._goal_batch(batch),
         }
+        if K.ACTION_MASK in batch:
+            selected[K.ACTION_MASK] = batch[K.ACTION_MASK]
         return to_device(selected, self.device)
 
     def _forward_training(self, batch: dict):
@@ -113,7 +116,7 @@ class BC(PolicyAlgo):
         loss_cfg = self.algo_config.loss
         weights = {"l2_loss": loss_cfg.l2_weight, "l1_loss": loss_cfg.l1_weight, "cos_loss": loss_cfg.cos_weight}
         return action_losses(predictions, batch[K.ACTIONS], batch.get(K.PAD_MASK), weights,
-                             untrained_terms=self.log_diagnostics)
+                             untrained_terms=self.log_diagnostics, action_mask=batch.get(K.ACTION_MASK))
 
     def _train_step(self, losses: dict) -> dict:
         return {"policy_grad_norm": self.backprop("policy", losses["action_loss"])}
@@ -146,10 +149,19 @@ class BC(PolicyAlgo):
         return out
 
 
+def _refuse_padded_actions(algo, batch: dict, what: str) -> None:
+    """ConfigError when a batch has padded action dims (ACTION_MASK False somewhere) that `what` cannot leave out."""
+    action_mask = batch.get(K.ACTION_MASK)
+    if action_mask is not None and not bool(action_mask.all()):
+        raise ConfigError(f"{type(algo).__name__}: {what} cannot leave out padded action dims yet; fix: train "
+                          "multi-robot (padded) data with plain BC's deterministic head (L2 / L1 / cosine losses)")
+
+
 class _DistributionLoss:
     """Mixin: the policy outputs a distribution; the loss is its negative log-likelihood of the data."""
 
     def _compute_losses(self, predictions, batch: dict) -> dict:
+        _refuse_padded_actions(self, batch, "the likelihood of a Gaussian / GMM head")
         log_prob = predictions.log_prob(batch[K.ACTIONS])  # (B,) or (B, T)
         mask = batch.get(K.PAD_MASK)
         log_likelihood = masked_mean(log_prob, mask)
@@ -185,6 +197,7 @@ class BC_VAE(BC):
         return self.nets["policy"].forward_train(batch[K.OBS], batch.get(K.GOAL_OBS), batch[K.ACTIONS])
 
     def _compute_losses(self, predictions, batch: dict) -> dict:
+        _refuse_padded_actions(self, batch, "the VAE's reconstruction loss")
         reconstruction, kl = predictions
         losses = vae_losses(reconstruction, kl, batch[K.ACTIONS], self.algo_config.vae)
         losses["action_loss"] = losses.pop("loss")
@@ -243,7 +256,7 @@ class BC_RNN(BC):
         if self.algo_config.rnn.open_loop:  # every step sees the window's first observation
             obs = {k: v[:, :1].expand_as(v) for k, v in obs.items()}
         selected = {K.OBS: obs, K.ACTIONS: batch[K.ACTIONS], K.PAD_MASK: batch.get(K.PAD_MASK),
-                    **self._goal_batch(batch)}
+                    K.ACTION_MASK: batch.get(K.ACTION_MASK), **self._goal_batch(batch)}
         return to_device(selected, self.device)
 
     def _forward_training(self, batch: dict):
@@ -335,7 +348,7 @@ class BC_Transformer(BC):
         if not cfg.supervise_all_steps:  # only the last position carries a loss
             mask = mask & (torch.arange(h) == h - 1)
         selected = {K.OBS: self._select_obs(batch[K.OBS], slice(0, h)), K.ACTIONS: actions, K.PAD_MASK: mask,
-                    **self._goal_batch(batch)}
+                    K.ACTION_MASK: batch.get(K.ACTION_MASK), **self._goal_batch(batch)}
         return to_device(selected, self.device)
 
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:

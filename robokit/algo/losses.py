@@ -1,4 +1,8 @@
-"""Action losses with optional padding masks."""
+"""Action losses with optional padding masks: steps (PAD_MASK, (B, T)) and action dims (ACTION_MASK, (B, A)).
+
+A masked-out action dim (the zero slot of a robot with fewer joints, robokit.data.embodiment) takes no part
+in a loss: its gradient is exactly zero and adding such a slot leaves the loss unchanged.
+"""
 
 import torch
 import torch.nn.functional as F
@@ -12,14 +16,35 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
     return (values * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+def action_dim_mask(pred: torch.Tensor, mask: torch.Tensor | None, action_mask: torch.Tensor | None):
+    """(..., A) bool of the entries of `pred` that count, or None when every entry does.
+
+    mask: (B, T) (or pred's leading dims) steps; action_mask: (B, A) per sample (broadcast over the steps) or
+    already pred's shape.
+    """
+    if action_mask is None:
+        return None
+    dims = action_mask.to(device=pred.device, dtype=torch.bool)
+    if dims.ndim == 2 and pred.ndim > 2:
+        dims = dims.reshape(dims.shape[0], *([1] * (pred.ndim - 2)), dims.shape[-1])
+    dims = dims.expand(pred.shape)
+    if mask is not None:
+        dims = dims & mask.to(device=pred.device, dtype=torch.bool).unsqueeze(-1)
+    return dims
+
+
 def action_losses(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                  weights: dict | None = None, untrained_terms: bool = True) -> dict:
+                  weights: dict | None = None, untrained_terms: bool = True,
+                  action_mask: torch.Tensor | None = None) -> dict:
     """L2 (mean squared), L1 (smooth) and cosine losses between (..., A) actions, averaged over real steps, and
     "action_loss", their sum weighted by `weights` ({"l2_loss": w, ...}; default: L2 only).
 
+    action_mask: (B, A) bool, False at padded action dims: L2 / L1 are then means over the real (step, dim)
+    entries only and the cosine is taken over the real dims; padded entries get exactly zero gradient.
     A term of weight 0 is for logging: it is computed without autograd on `pred.detach()`, and left out
     when `untrained_terms` is False.
     """
+    entries = action_dim_mask(pred, mask, action_mask)
     weights = {"l2_loss": 1.0} if weights is None else weights
     losses, total = {}, None
     for name in ("l2_loss", "l1_loss", "cos_loss"):
@@ -27,7 +52,7 @@ def action_losses(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor |
         if not (weight or untrained_terms):
             continue
         with torch.set_grad_enabled(bool(weight) and torch.is_grad_enabled()):
-            losses[name] = _action_term(name, pred if weight else pred.detach(), target, mask)
+            losses[name] = _action_term(name, pred if weight else pred.detach(), target, mask, entries)
         if weight:
             total = weight * losses[name] if total is None else total + weight * losses[name]
     if total is None:
@@ -36,8 +61,17 @@ def action_losses(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor |
     return losses
 
 
-def _action_term(name: str, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """One of `action_losses`' terms: its per-step value (...) averaged over the steps `mask` keeps."""
+def _action_term(name: str, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
+                 entries: torch.Tensor | None = None) -> torch.Tensor:
+    """One of `action_losses`' terms: its per-step value (...) averaged over the steps `mask` keeps; with
+    `entries` ((..., A) bool), over the real entries only."""
+    if entries is not None:
+        zero = pred.new_zeros(())
+        pred, target = torch.where(entries, pred, zero), torch.where(entries, target.to(pred.dtype), zero)
+        if name == "cos_loss":  # padded dims are 0 in both: the cosine of the real dims
+            return masked_mean(1.0 - F.cosine_similarity(pred, target, dim=-1, eps=1e-6), mask)
+        elementwise = F.mse_loss if name == "l2_loss" else F.smooth_l1_loss
+        return elementwise(pred, target, reduction="sum") / entries.sum().clamp_min(1).to(pred.dtype)
     if name == "cos_loss":
         return masked_mean(1.0 - F.cosine_similarity(pred, target, dim=-1, eps=1e-6), mask)
     elementwise = F.mse_loss if name == "l2_loss" else F.smooth_l1_loss

@@ -8,6 +8,10 @@ A batch is a dict:
     REWARDS:   (B, T)
     DONES:     (B, T)
     PAD_MASK:  (B, T) bool              True where the step is real data, False where it is padding
+    ACTION_MASK: (B, A) bool            True at action dims that are real for the sample's robot, False at
+                                        the zero slots of a padded multi-robot layout (robokit.data.embodiment)
+    OBS_MASK:  {obs_key: (B, D) bool}   the same for padded low-dim observations
+Masks are present only when the data is padded to a multi-robot slot layout; losses ignore the False entries.
 """
 
 OBS = "obs"
@@ -17,3 +21,5 @@ ACTIONS = "actions"
 REWARDS = "rewards"
 DONES = "dones"
 PAD_MASK = "pad_mask"
+ACTION_MASK = "action_mask"
+OBS_MASK = "obs_mask"

@@ -30,6 +30,11 @@ SHAPES = {"observation": (25,), "desired_goal": (3,)}
 AC_DIM = 4
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread(one_torch_thread):  # tiny transformers: one thread is faster than two on busy cores
+    yield
+
+
 def act_config(*overrides):
     config = config_factory("act")
     apply_overrides(config, [*TINY, *overrides])

@@ -6,11 +6,11 @@ import sys
 import zipfile
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
 
+from plugin_source import PLUGIN
 from script_runner import assert_one_line_error, run_script
 from robokit.algo.plugins import algo_origin, code_sha256, load_algo_module
 from robokit.algo.registry import REGISTERED_ALGO_FACTORY_FUNCS
@@ -19,76 +19,6 @@ from robokit.data.hdf5_format import DatasetWriter
 from robokit.errors import CheckpointError, ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
-
-#: a whole algorithm in one file, outside the repository: BC with an MLP, under the name @name@
-PLUGIN = '''
-import torch
-import torch.nn.functional as F
-
-from robokit.algo import PolicyAlgo, register_algo_factory_func
-from robokit.config import AlgoConfig, BaseConfig, OptimizerConfig, Section, param
-from robokit.models import MLP
-from robokit.utils import batch_keys as K
-from robokit.utils.tensors import to_device
-
-
-class Optim(Section):
-    """Optimisers."""
-
-    policy: OptimizerConfig = param(OptimizerConfig(), "optimiser of the policy")
-
-
-class Algo(AlgoConfig):
-    """config.algo of @name@."""
-
-    optim_params: Optim = param(Optim(), "optimisers")
-    hidden: list[int] = param([16], "hidden layer sizes")
-
-
-class Config(BaseConfig):
-    """An MLP policy from outside robokit."""
-
-    ALGO_NAME = "@name@"
-    algo: Algo = param(Algo(), "algorithm settings")
-
-
-class Net(torch.nn.Module):
-    def __init__(self, encoder, ac_dim, hidden):
-        super().__init__()
-        self.encoder, self.head = encoder, MLP(encoder.output_dim, ac_dim, hidden)
-
-    def forward(self, obs):
-        return torch.tanh(self.head(self.encoder(obs)))  # (B, A)
-
-
-class PluginBC(PolicyAlgo):
-    def _create_networks(self):
-        self.nets["policy"] = Net(self._make_encoder(), self.ac_dim, self.algo_config.hidden)
-
-    def process_batch_for_training(self, batch):
-        return to_device({K.OBS: {k: batch[K.OBS][k][:, 0] for k in self.obs_shapes},
-                          K.ACTIONS: batch[K.ACTIONS][:, 0]}, self.device)  # (B, *shape), (B, A)
-
-    def train_on_batch(self, batch, epoch, validate=False):
-        with torch.set_grad_enabled(not validate):
-            loss = F.mse_loss(self.nets["policy"](batch[K.OBS]), batch[K.ACTIONS])
-            if not validate:
-                self.backprop("policy", loss)
-        return {"loss": loss.detach()}
-
-    def log_info(self, info):
-        return {**super().log_info(info), "Loss": info["loss"].item()}
-
-    def get_action(self, obs_dict, goal_dict=None):
-        with torch.no_grad():
-            return self.nets["policy"](obs_dict)  # (B, A)
-
-
-@register_algo_factory_func("@name@")
-def algo_config_to_class(algo_config):
-    return PluginBC, {}
-'''
-
 
 def write_plugin(folder: Path, name: str, stem: str | None = None) -> Path:
     path = folder / f"{stem or name}.py"
@@ -105,18 +35,6 @@ def write_tiny_dataset(path: Path, n_demos: int = 4, length: int = 12) -> Path:
                                actions=np.tanh(pos[:, :2]).astype(np.float32), rewards=np.zeros(length, np.float32),
                                dones=(np.arange(length) == length - 1).astype(np.float32))
     return path
-
-
-@pytest.fixture
-def clean_registries():
-    """Plugins imported by a test are forgotten afterwards (registries and sys.modules as they were)."""
-    configs, factories, modules = dict(REGISTERED_CONFIGS), dict(REGISTERED_ALGO_FACTORY_FUNCS), set(sys.modules)
-    yield
-    for registry, before in ((REGISTERED_CONFIGS, configs), (REGISTERED_ALGO_FACTORY_FUNCS, factories)):
-        registry.clear()
-        registry.update(before)
-    for name in set(sys.modules) - modules:
-        del sys.modules[name]
 
 
 TRAIN_SET = ["observation.modalities.obs.low_dim=[\"pos\"]", "train.num_epochs=2", "experiment.epoch_every_n_steps=5",
@@ -153,7 +71,7 @@ def test_loading_never_imports_code_unless_named(plugin_run, clean_registries):
                                               r"checkpoint never imports code.*algo_module=PATH.*ext_bc\.py"):
         policy_from_checkpoint(ckpt_path)
     assert "ext_bc" not in sys.modules and "ext_bc" not in REGISTERED_CONFIGS
-    policy, ckpt = policy_from_checkpoint(ckpt_path, algo_module=plugin)
+    policy, _ = policy_from_checkpoint(ckpt_path, algo_module=plugin)
     action = policy({"pos": np.zeros(3, np.float32)})
     assert action.shape == (2,) and np.isfinite(action).all()
     again, _ = policy_from_checkpoint(ckpt_path)  # already imported: loads without algo_module

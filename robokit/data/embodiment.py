@@ -470,6 +470,63 @@ class SlotLayout:
             masks.append(np.broadcast_to(self.mask(robot, data_type), xs[-1].shape))
         return np.concatenate(xs), np.concatenate(masks)
 
+    # -- one flat vector of all vector data types (e.g. the action): [slots of dt_0 | slots of dt_1 | ...]
+    @property
+    def flat_data_types(self) -> list[DataType]:
+        """The layout's vector data types (not images / language), in DataType order: the flat vector's parts."""
+        return [dt for dt in self._width if dt not in ARRAY_ITEM_TYPES]
+
+    def flat_offsets(self) -> dict[DataType, int]:
+        """Start of each flat data type's slots in the flat vector."""
+        out, start = {}, 0
+        for dt in self.flat_data_types:
+            out[dt], start = start, start + self._width[dt]
+        return out
+
+    @property
+    def flat_width(self) -> int:
+        return sum(self._width[dt] for dt in self.flat_data_types)
+
+    def flat_mask(self, robot: str) -> np.ndarray:
+        """(flat_width,) bool: True at the slots `robot` fills."""
+        return np.concatenate([self.mask(robot, dt) for dt in self.flat_data_types]) if self.flat_data_types \
+            else np.zeros(0, dtype=bool)
+
+    def flat_index(self, robot: str, embodiment: Embodiment, obs_keys=None, actions: bool = False,
+                   where: str = "") -> list[tuple[str, int, int]]:
+        """How a file's arrays fill the flat vector of `robot`: [(array key, source column, flat slot), ...].
+
+        Items are found by name in `embodiment.items(obs_keys, actions)`; one the spec lists but the file does
+        not name is a DatasetError (the spec contradicts the file). Items of the file the spec leaves out are
+        not used.
+        """
+        have = {(dt, name): (key, col) for dt, name, key, col in embodiment.items(obs_keys, actions)}
+        offsets = self.flat_offsets()
+        out = []
+        for dt in self.flat_data_types:
+            for name, slot in zip(self.spec.names(robot, dt), self.indices(robot, dt), strict=True):
+                if (dt, name) not in have:
+                    what = "actions" if actions else "obs keys " + ", ".join(obs_keys or embodiment.obs)
+                    named = [n for d, n in have if d == dt]
+                    raise DatasetError(f"{where + ': ' if where else ''}the spec lists {dt.value} item {name!r} for "
+                                       f"robot '{robot}' but the file's {what} name no such item "
+                                       f"(its {dt.value}: {', '.join(named) or 'none'})")
+                key, col = have[dt, name]
+                out.append((key, col, offsets[dt] + int(slot)))
+        return out
+
+    def flat_unpad_named(self, robot: str, x) -> dict[DataType, dict]:
+        """(..., flat_width) -> {data type: {item name: (...)}} for the items `robot` lists (e.g. an action
+        mapped back to named joints)."""
+        if _dim(x, -1) != self.flat_width:
+            raise ConfigError(f"flat_unpad_named: the flat vector is {self.flat_width} wide, got {_dim(x, -1)}")
+        out = {}
+        for dt, start in self.flat_offsets().items():
+            part = x[..., start:start + self._width[dt]]
+            if self.spec.names(robot, dt):
+                out[dt] = self.unpad_named(robot, dt, part)
+        return out
+
     # -- persistence (checkpoints)
     def to_config(self) -> dict:
         return {"spec": self.spec.to_config(), "align": self.align}
@@ -496,6 +553,41 @@ class SlotLayout:
         if robot not in self.spec:
             raise ConfigError(_unknown("robot", robot, self.spec.robots))
         return robot
+
+
+def layout_for_data(spec, embodiments, obs_keys=None, actions: bool = False, align: str = "order",
+                    where: str = "robot data spec") -> SlotLayout:
+    """The SlotLayout of a model's inputs (obs_keys) or outputs (actions=True) for data from `embodiments`.
+
+    spec: a RobotDataSpec or its config dict; empty means everything the data names (the union of the files'
+    data specs, robots in file order). Otherwise every file's robot must be in the spec and name every item the
+    spec lists for it (one DatasetError line when not). Robots of the spec without data are kept (a model can
+    be built for a robot it will meet only at inference).
+    """
+    spec = RobotDataSpec.from_config(spec, where)
+    embodiments = [e for e in embodiments if e is not None]
+    if spec.is_empty:
+        merged: dict[str, dict] = {}
+        for emb in embodiments:
+            part = emb.data_spec(obs_keys, actions)
+            if part.is_empty:
+                continue
+            if emb.robot in merged and merged[emb.robot] != part[emb.robot]:
+                raise DatasetError(f"two files of robot '{emb.robot}' name different items; give {where} "
+                                   "explicitly to say which to use")
+            merged[emb.robot] = part[emb.robot]
+        if not merged:
+            what = "actions" if actions else "observations"
+            raise DatasetError(f"{where} is empty (everything the data has) but no file names its {what}; fix: "
+                               "write names into the datasets (datasets/README.md) or give the spec explicitly")
+        spec = RobotDataSpec(merged)
+    layout = SlotLayout(spec, align)
+    for emb in embodiments:
+        if emb.robot not in spec:
+            raise DatasetError(f"{where}: a dataset's robot is not in the spec: "
+                               + _unknown("robot", emb.robot, spec.robots))
+        layout.flat_index(emb.robot, emb, obs_keys, actions, where=where)  # every listed item exists
+    return layout
 
 
 def masked_gaussian_stats(x, mask) -> dict:

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from robokit.data import hdf5_format as fmt
+from robokit.data.embodiment import masked_gaussian_stats, masked_min_max_stats
 from robokit.errors import DatasetError
 from robokit.utils import batch_keys as K
 from robokit.utils.normalization import gaussian_stats, min_max_stats, normalize, stats_to_numpy
@@ -39,13 +40,19 @@ class SequenceDataset(Dataset):
     hdf5_cache_mode: "all" holds everything in memory; "low_dim" holds all but uint8 (image) obs, which are
     read from the file per batch; None reads everything per batch. Normalisation is applied once, to the
     cached arrays, at load time (uncached keys are normalised as they are read).
+
+    action_layout: a `robokit.data.embodiment.SlotLayout` (multi-robot training): the file's named actions
+    (data.attrs["robokit_embodiment"]) are reordered by name into the layout's flat vector of its robot, so
+    actions are (B, T, layout.flat_width) with zeros at the padded slots, and batches carry ACTION_MASK (B, W)
+    (True at the robot's slots). Action statistics are then over real entries only, and padded slots stay
+    exactly 0 after normalisation.
     """
 
     def __init__(self, hdf5_path, obs_keys, dataset_keys=("actions",), frame_stack=1, seq_length=1,
                  pad_frame_stack=True, pad_seq_length=True, get_pad_mask=True, goal_mode=None,
                  hdf5_cache_mode="all", hdf5_use_swmr=True, hdf5_normalize_obs=False, filter_by_attribute=None,
                  load_next_obs=False, action_normalization=None, obs_normalization_stats=None,
-                 action_normalization_stats=None):
+                 action_normalization_stats=None, action_layout=None):
         super().__init__()
         self.hdf5_path = os.fspath(hdf5_path)
         self.dataset_keys = tuple(dict.fromkeys(dataset_keys))
@@ -61,6 +68,7 @@ class SequenceDataset(Dataset):
         self.filter_by_attribute = filter_by_attribute
         self.load_next_obs = bool(load_next_obs)
         self.action_normalization = action_normalization
+        self.action_layout = action_layout
         self._check_arguments(obs_keys)
 
         specs = fmt.obs_specs(self.hdf5_path)  # opens the file: missing / not HDF5 -> DatasetError
@@ -84,6 +92,7 @@ class SequenceDataset(Dataset):
         self._build_index()
         self._describe_keys(specs)
         self._load_cache()
+        self._pad_actions()
         self._setup_normalization(obs_normalization_stats, action_normalization_stats)
         if self.hdf5_cache_mode == "all":
             self.close()
@@ -104,6 +113,9 @@ class SequenceDataset(Dataset):
         if self.action_normalization not in ACTION_NORMALIZATIONS:
             raise DatasetError(f"action_normalization must be one of {ACTION_NORMALIZATIONS}, "
                                f"got {self.action_normalization!r}")
+        if self.action_layout is not None and (self.hdf5_cache_mode is None or K.ACTIONS not in self.dataset_keys):
+            raise DatasetError("action_layout pads the cached actions: it needs 'actions' in dataset_keys and "
+                               f"hdf5_cache_mode 'all' or 'low_dim' (got {self.hdf5_cache_mode!r})")
 
     def _resolve_obs_keys(self, obs_keys, specs) -> list[str]:
         if obs_keys is None:
@@ -184,6 +196,31 @@ class SequenceDataset(Dataset):
                     self._checked_read(handles, ep, k, out=arrays[k][s:e])
         self._cache = arrays
 
+    def _pad_actions(self) -> None:
+        """With an action_layout: the cached actions (N, A) -> (N, W), each named item at its robot's slot."""
+        self.robot, self._action_mask = None, None
+        if self.action_layout is None:
+            return
+        embodiment = fmt.read_embodiment(self._h5())
+        if embodiment is None:
+            raise DatasetError(f"{self.hdf5_path}: the file does not name its actions (no data.attrs"
+                               f"['{fmt.EMBODIMENT_ATTR}']), which a robot data spec needs; fix: write the names "
+                               "(datasets/README.md) or train without a data spec")
+        if embodiment.robot not in self.action_layout.spec:
+            raise DatasetError(f"{self.hdf5_path}: the file's robot '{embodiment.robot}' is not in the output robot "
+                               f"data spec (robots: {', '.join(self.action_layout.spec.robots)})")
+        index = self.action_layout.flat_index(embodiment.robot, embodiment, actions=True, where=self.hdf5_path)
+        src = np.array([col for _, col, _ in index], dtype=np.int64)
+        dest = np.array([slot for _, _, slot in index], dtype=np.int64)
+        raw = self._cache[K.ACTIONS]  # (N, A)
+        padded = np.zeros((raw.shape[0], self.action_layout.flat_width), dtype=np.float32)  # (N, W)
+        padded[:, dest] = raw[:, src]
+        self._cache[K.ACTIONS] = padded
+        self._action_shape = padded.shape[1:]
+        self._keys[K.ACTIONS] = (self._action_shape,) + self._keys[K.ACTIONS][1:]
+        self.robot = embodiment.robot
+        self._action_mask = self.action_layout.flat_mask(embodiment.robot)  # (W,)
+
     def _checked_read(self, handles: dict, ep: int, key: str, rows=None, out=None) -> np.ndarray:
         """Rows of one episode's key (all rows when `rows` is None), with shape and NaN checks.
 
@@ -230,6 +267,9 @@ class SequenceDataset(Dataset):
         if action_stats is not None:
             action_stats = stats_to_numpy(action_stats)
             self._action_stats = action_stats.get(K.ACTIONS, action_stats)
+        elif self.action_normalization is not None and self._action_mask is not None:  # real entries only
+            fn = masked_min_max_stats if self.action_normalization == "min_max" else masked_gaussian_stats
+            self._action_stats = fn(self._full_array(K.ACTIONS), self._action_mask)
         elif self.action_normalization is not None:
             fn = min_max_stats if self.action_normalization == "min_max" else gaussian_stats
             self._action_stats = fn(self._full_array(K.ACTIONS))
@@ -242,6 +282,8 @@ class SequenceDataset(Dataset):
                 arr = self._cache[key]  # normalised in place
                 arr -= stats["offset"]
                 arr /= stats["scale"]
+                if key == K.ACTIONS and self._action_mask is not None:
+                    arr[:, ~self._action_mask] = 0.0  # padded slots stay exactly 0
 
     def _check_stats_shape(self, key, stats, shape) -> None:
         if set(stats) != {"offset", "scale"}:
@@ -365,6 +407,8 @@ class SequenceDataset(Dataset):
             batch[k] = self._gather(k, flat)
         if self.get_pad_mask:
             batch[K.PAD_MASK] = torch.from_numpy(real)
+        if self._action_mask is not None:
+            batch[K.ACTION_MASK] = torch.from_numpy(self._action_mask).unsqueeze(0).expand(len(idx), -1)  # (B, W)
         return batch
 
     def _gather(self, key: str, flat: np.ndarray) -> torch.Tensor:

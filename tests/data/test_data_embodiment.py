@@ -8,9 +8,12 @@ import pytest
 import torch
 
 from robokit.data import hdf5_format as fmt
-from robokit.data.embodiment import (DataType, Embodiment, RobotDataSpec, SlotLayout, masked_gaussian_stats,
-                                     masked_min_max_stats, normalize_padded, parse_data_type, unnormalize_padded)
+from robokit.data.embodiment import (DataType, Embodiment, RobotDataSpec, SlotLayout, layout_for_data,
+                                     masked_gaussian_stats, masked_min_max_stats, normalize_padded, parse_data_type,
+                                     unnormalize_padded)
+from robokit.data.sequence_dataset import SequenceDataset
 from robokit.errors import ConfigError, DatasetError
+from robokit.utils import batch_keys as K
 from robokit.utils.normalization import STD_EPS, gaussian_stats
 
 JP = DataType.JOINT_POSITIONS
@@ -243,3 +246,84 @@ def test_names_that_contradict_the_data_are_refused(tmp_path):
 def test_bad_embodiments_are_refused_at_write_time(tmp_path, change, words):
     with pytest.raises(DatasetError, match=words):
         _write(tmp_path / "bad.hdf5", embodiment={**FETCH_LIKE, **change})
+
+
+# --------------------------------------------------------------------------------------------------
+# a SequenceDataset padded to a multi-robot action layout
+
+ROBOTS = {"snake": ["spine_1", "spine_2", "head"], "cyclops": ["leg_1", "leg_2", "arm_1", "arm_2", "head"]}
+
+
+def _robot_file(path, robot, offset):
+    """One demo of 4 steps; action column j (of the file's joint order) at step t is offset + 10 * j + t, then
+    the gripper -1. The file lists the joints in reverse, so reading by name must reorder them."""
+    joints = ROBOTS[robot][::-1]
+    embodiment = {"robot": robot, "actions": [{"data_type": "joint_target_positions", "names": joints},
+                                              {"data_type": "gripper_open_amounts", "names": ["grip"]}],
+                  "obs": {"q": [{"data_type": "joint_positions", "names": joints}]}}
+    t = np.arange(4, dtype=np.float32)[:, None]
+    actions = np.concatenate([offset + 10 * np.arange(len(joints))[None, :] + t, -np.ones((4, 1))], axis=1)
+    with fmt.DatasetWriter(path, env_args={"env_name": "X", "type": 4, "env_kwargs": {}}, embodiment=embodiment) as w:
+        w.add_episode(obs={"q": np.zeros((4, len(joints)), np.float32)}, actions=actions.astype(np.float32),
+                      rewards=np.zeros(4), dones=np.zeros(4))
+    return path
+
+
+@pytest.fixture
+def robot_files(tmp_path):
+    return {"snake": _robot_file(tmp_path / "snake.hdf5", "snake", 100.0),
+            "cyclops": _robot_file(tmp_path / "cyclops.hdf5", "cyclops", 200.0)}
+
+
+def test_layout_from_the_files_names(robot_files):
+    embodiments = [fmt.read_embodiment(p) for p in robot_files.values()]
+    layout = layout_for_data({}, embodiments, actions=True)  # empty spec: everything the data names
+    assert layout.spec.robots == ["snake", "cyclops"] and layout.flat_width == 5 + 1
+    spec = {r: {"joint_target_positions": names, "gripper_open_amounts": ["grip"]} for r, names in ROBOTS.items()}
+    layout = layout_for_data(spec, embodiments, actions=True)
+    np.testing.assert_array_equal(layout.flat_mask("snake"), [1, 1, 1, 0, 0, 1])
+    bad = {**spec, "snake": {"joint_target_positions": ["spine_1", "tail"]}}
+    with pytest.raises(DatasetError, match="lists joint_target_positions item 'tail' for robot 'snake' but the file"):
+        layout_for_data(bad, embodiments, actions=True, where="output_robot_data_spec")
+    with pytest.raises(DatasetError, match="unknown robot 'cyclops'"):
+        layout_for_data({"snake": spec["snake"]}, embodiments, actions=True, where="output_robot_data_spec")
+
+
+def test_dataset_pads_actions_by_name_and_masks_them(robot_files):
+    spec = {r: {"joint_target_positions": names, "gripper_open_amounts": ["grip"]} for r, names in ROBOTS.items()}
+    layout = layout_for_data(spec, [fmt.read_embodiment(p) for p in robot_files.values()], actions=True)
+    ds = SequenceDataset(robot_files["snake"], ["q"], action_layout=layout)
+    assert ds.robot == "snake" and ds.action_dim == 6
+    batch = ds.get_batch([0, 3])
+    # spec order spine_1, spine_2, head = file columns 2, 1, 0 -> values 100 + 20, 100 + 10, 100 (+ t)
+    np.testing.assert_array_equal(batch[K.ACTIONS][:, 0].numpy(), [[120, 110, 100, 0, 0, -1], [123, 113, 103, 0, 0, -1]])
+    assert batch[K.ACTION_MASK].shape == (2, 6) and batch[K.ACTION_MASK].dtype == torch.bool
+    np.testing.assert_array_equal(batch[K.ACTION_MASK][0].numpy(), [1, 1, 1, 0, 0, 1])
+
+    normed = SequenceDataset(robot_files["snake"], ["q"], action_layout=layout, action_normalization="gaussian")
+    stats = normed.get_action_normalization_stats()[K.ACTIONS]
+    np.testing.assert_allclose(stats["offset"], [121.5, 111.5, 101.5, 0, 0, -1], rtol=1e-6)
+    np.testing.assert_allclose(stats["scale"][3:5], [1.0, 1.0])  # padded slots: no data, no statistics
+    # pooled statistics (e.g. over both robots) with offsets at snake's padded slots: they still read exactly 0
+    pooled = {"offset": np.full(6, 5.0, np.float32), "scale": np.full(6, 2.0, np.float32)}
+    ds2 = SequenceDataset(robot_files["snake"], ["q"], action_layout=layout, action_normalization_stats=pooled)
+    acts = ds2.get_batch(np.arange(len(ds2)))[K.ACTIONS]
+    assert (acts[..., 3:5] == 0).all()
+    np.testing.assert_allclose(acts[0, 0, :3].numpy(), (np.array([120, 110, 100]) - 5.0) / 2.0)
+
+    cyc = SequenceDataset(robot_files["cyclops"], ["q"], action_layout=layout).get_batch([1])
+    np.testing.assert_array_equal(cyc[K.ACTIONS][0, 0].numpy(), [241, 231, 221, 211, 201, -1])
+    assert cyc[K.ACTION_MASK].all()
+    named = layout.flat_unpad_named("snake", batch[K.ACTIONS][0, 0])
+    assert float(named[DataType.JOINT_TARGET_POSITIONS]["head"]) == 100.0
+
+
+def test_dataset_without_names_or_robot_is_refused(robot_files, tmp_path):
+    layout = layout_for_data({}, [fmt.read_embodiment(robot_files["snake"])], actions=True)
+    with pytest.raises(DatasetError, match="robot 'cyclops' is not in the output robot data spec"):
+        SequenceDataset(robot_files["cyclops"], ["q"], action_layout=layout)
+    plain = _write(tmp_path / "plain.hdf5", embodiment=None)
+    with pytest.raises(DatasetError, match="does not name its actions"):
+        SequenceDataset(plain, ["qpos"], action_layout=layout)
+    with pytest.raises(DatasetError, match="hdf5_cache_mode"):
+        SequenceDataset(robot_files["snake"], ["q"], action_layout=layout, hdf5_cache_mode=None)

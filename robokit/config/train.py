@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from robokit.config.section import Section, param
 from robokit.config.typecheck import show
+from robokit.data.embodiment import RobotDataSpec
 from robokit.errors import ConfigError
 
 ACTION_NORMALIZATIONS = (None, "min_max", "gaussian")
@@ -14,6 +15,11 @@ MIXED_PRECISION_HELP = (
 )
 FP16_HELP = ("; fp16 (offline algorithms): float16 autocast with a gradient scaler, whose state is saved in "
              "checkpoints; meant for CUDA GPUs without fast bfloat16 (on a CPU it runs, slowly)")
+ROBOT_DATA_SPEC_HELP = (
+    '{robot: {data type: [item names]}}, e.g. {"arm3": {"joint_positions": ["j1", "j2", "j3"]}}: the named items '
+    "the model VERB, zero-padded per data type to the largest robot (robokit.data.embodiment); {}: everything the "
+    "data has, by robomimic's observation keys (robokit addition, issue 19)"
+)
 FLUSH_DENORMALS_HELP = (
     "on the CPU, treat float32 values below 1.2e-38 as zero (torch.set_flush_denormal, process-wide): Adam's "
     "second moments of rarely-used weights decay into that range, where each operation on them is many times "
@@ -44,6 +50,8 @@ class TrainConfig(Section):
     action_config: dict = param(
         {}, 'per-action-key settings: {"actions": {"normalization": null|"min_max"|"gaussian"}}'
     )
+    input_robot_data_spec: dict = param({}, ROBOT_DATA_SPEC_HELP.replace("VERB", "reads"))
+    output_robot_data_spec: dict = param({}, ROBOT_DATA_SPEC_HELP.replace("VERB", "outputs"))
     goal_mode: Literal["last"] | None = param(
         None, "goal observations per sample: last (episode's final obs) or null (no goals)"
     )
@@ -66,10 +74,23 @@ class TrainConfig(Section):
                 f'not supported yet; set it to ["actions"]'
             )
         self._validate_action_config()
+        self._validate_robot_data_specs()
         if self.shuffled_obs_key_groups is not None:
             raise ConfigError(
                 f"observation key shuffling is not supported yet; set {self.key_path('shuffled_obs_key_groups')}=null"
             )
+
+    def _validate_robot_data_specs(self) -> None:
+        """Parse both specs (one ConfigError line each: unknown data type, duplicate names, empty robot). The
+        offline training loop does not build padded layouts from them yet, so a non-empty spec is refused rather
+        than silently ignored."""
+        for name in ("input_robot_data_spec", "output_robot_data_spec"):
+            spec = RobotDataSpec.from_config(getattr(self, name), where=self.key_path(name))
+            if not spec.is_empty:
+                raise ConfigError(
+                    f"{self.key_path(name)}: robot data specs are parsed and checked, but the training loop does "
+                    "not pad to them yet (issue 19); leave it {} or use SequenceDataset(action_layout=...) directly"
+                )
 
     def _validate_action_config(self) -> None:
         key = self.key_path("action_config")

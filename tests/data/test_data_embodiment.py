@@ -327,3 +327,25 @@ def test_dataset_without_names_or_robot_is_refused(robot_files, tmp_path):
         SequenceDataset(plain, ["qpos"], action_layout=layout)
     with pytest.raises(DatasetError, match="hdf5_cache_mode"):
         SequenceDataset(robot_files["snake"], ["q"], action_layout=layout, hdf5_cache_mode=None)
+
+
+# --------------------------------------------------------------------------------------------------
+# config keys
+
+
+def test_config_keys_default_empty_and_bad_specs_are_one_line():
+    from robokit.config import apply_overrides, config_factory
+
+    config = config_factory("bc")
+    config.validate()
+    assert config.train.input_robot_data_spec == {} and config.train.output_robot_data_spec == {}
+    cases = {'train.output_robot_data_spec={"arm": {"joint_postions": ["a"]}}': "did you mean 'joint_positions'",
+             'train.input_robot_data_spec={"arm": {}}': "train.input_robot_data_spec['arm'] is empty",
+             'train.input_robot_data_spec={"arm": {"joint_positions": ["a", "a"]}}': "lists 'a' twice",
+             'train.output_robot_data_spec={"arm": {"joint_positions": ["a"]}}': "does not pad to them yet"}
+    for override, words in cases.items():
+        config = config_factory("bc")
+        with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]")) as err:
+            apply_overrides(config, [override])  # checks the config
+            config.validate()
+        assert "\n" not in str(err.value)

@@ -451,6 +451,10 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     finally:
         log.close()
         close_envs(eval_envs)
+    if main:
+        from robokit.train.plots import write_run_plots
+
+        write_run_plots(run_dir)  # <run>/plots/curves.png, when matplotlib is installed
     return run_dir
 
 

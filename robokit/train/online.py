@@ -466,6 +466,10 @@ def train(config, output_dir=None, device=None, debug: bool = False, progress: b
     check_output_dir(config, output_dir)
     run = OnlineRun(config, output_dir=output_dir, device=device, progress=progress, memory_reader=memory_reader)
     try:
-        return run.run()
+        run_dir = run.run()
     finally:
         run.close()
+    from robokit.train.plots import write_run_plots
+
+    write_run_plots(run_dir)  # <run>/plots/curves.png, when matplotlib is installed
+    return run_dir

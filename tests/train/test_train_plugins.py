@@ -60,6 +60,7 @@ def test_plugin_trains_and_its_checkpoint_records_its_origin(plugin_run):
     assert ckpt["algo_origin"] == {"module": "ext_bc", "path": str(plugin.resolve()), "sha256": code_sha256(plugin),
                                    "kind": "file"}
     assert json.loads((run_dir / "config.json").read_text())["algo_name"] == "ext_bc"
+    assert (run_dir / "plots" / "curves.png").stat().st_size > 1000  # an offline run ends with its learning curves
 
 
 def test_loading_never_imports_code_unless_named(plugin_run, clean_registries):

@@ -107,3 +107,13 @@ def test_validate_script_exit_codes(tmp_path):
 
     assert_one_line_error(run_script("validate_algo.py", "--algo", "nope"), "unknown algo name 'nope'")
     assert_one_line_error(run_script("validate_algo.py", "--algo", "sac"), "sac learns online")
+
+
+def test_validate_on_a_real_dataset(tmp_path, one_torch_thread):
+    from robokit.train.validate import write_synthetic_dataset
+
+    dataset = write_synthetic_dataset(tmp_path / "real.hdf5", {"joints": (7,), "cube": (3,)}, n_demos=3, length=10)
+    results = validate_algo("bc", dataset_path=dataset, overfit_steps=20, overrides=[
+        *TINY["bc"], 'observation.modalities.obs.low_dim=["joints", "cube"]'])
+    assert [r.line() for r in results if not r.passed] == []
+    assert "real.hdf5 data" in next(r.detail for r in results if r.name == "networks build")

@@ -36,7 +36,7 @@ class ChunkSpec:
         return self.temporal_ensemble_coeff is not None
 
 
-def _as_mask(env_mask, n: int) -> np.ndarray:
+def env_mask_array(env_mask, n: int) -> np.ndarray:
     """A (n,) bool mask from None (all), a bool mask or a list of indices."""
     if env_mask is None:
         return np.ones(n, dtype=bool)
@@ -85,7 +85,7 @@ class ActionQueue:
         """The next action of every env in `env_mask` (None: all), (N, A); their queues must be non-empty. An env
         outside the mask gets zeros and its queue does not move."""
         n = 0 if self._pos is None else len(self._pos)
-        mask = _as_mask(env_mask, n) if self._pos is not None else None
+        mask = env_mask_array(env_mask, n) if self._pos is not None else None
         if self._pos is None or (self._pos[mask] >= self.action_horizon).any():
             raise RuntimeError("ActionQueue.pop: a queue is empty; push a chunk for the envs of needs_plan() first")
         rows = np.flatnonzero(mask)
@@ -98,7 +98,7 @@ class ActionQueue:
         """Empty the queues of the envs in `env_mask` (None: all)."""
         if self._pos is None:
             return
-        self._pos[_as_mask(env_mask, len(self._pos))] = self.action_horizon
+        self._pos[env_mask_array(env_mask, len(self._pos))] = self.action_horizon
 
 
 class TemporalEnsembler:
@@ -141,7 +141,7 @@ class TemporalEnsembler:
         """Forget the chunks of the envs in `env_mask` (None: all)."""
         if self._count is None:
             return
-        mask = _as_mask(env_mask, len(self._count))
+        mask = env_mask_array(env_mask, len(self._count))
         self._count[mask] = 0
         self._chunks[mask] = 0.0
 
@@ -151,4 +151,4 @@ def make_executor(spec: ChunkSpec) -> ActionQueue | TemporalEnsembler:
     return TemporalEnsembler(spec.temporal_ensemble_coeff) if spec.ensembling else ActionQueue(spec.action_horizon)
 
 
-__all__ = ["ChunkSpec", "ActionQueue", "TemporalEnsembler", "make_executor"]
+__all__ = ["ChunkSpec", "ActionQueue", "TemporalEnsembler", "make_executor", "env_mask_array"]

@@ -15,7 +15,8 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from robokit.algo.chunking import ActionQueue, ChunkSpec, TemporalEnsembler, _as_mask, make_executor
+from robokit.algo.base import Algo, PolicyAlgo
+from robokit.algo.chunking import ActionQueue, ChunkSpec, TemporalEnsembler, env_mask_array, make_executor
 from robokit.utils.normalization import normalize, unnormalize
 
 
@@ -50,8 +51,6 @@ class RolloutPolicy:
         """Whether `start_episode(env_mask)` can reset some envs only: the algorithm keeps no per-episode state
         of its own, or resets it per env (`PolicyAlgo.reset_envs`)."""
         algo_cls = type(self.policy)
-        from robokit.algo.base import Algo, PolicyAlgo  # noqa: PLC0415  (base imports nothing from here)
-
         keeps_state = getattr(algo_cls, "reset", Algo.reset) is not Algo.reset
         resets_per_env = getattr(algo_cls, "reset_envs", PolicyAlgo.reset_envs) is not PolicyAlgo.reset_envs
         return not keeps_state or resets_per_env
@@ -76,7 +75,7 @@ class RolloutPolicy:
             if self._executor is not None:
                 self._executor.reset()
             return
-        mask = _as_mask(env_mask, len(self._fresh))
+        mask = env_mask_array(env_mask, len(self._fresh))
         if not mask.any():
             return
         if not self.supports_env_reset:

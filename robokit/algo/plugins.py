@@ -262,7 +262,16 @@ def ensure_algo_registered(algo_name: str | None, algo_module: "str | Path | Non
     if origin is not None:
         raise ConfigError(f"--algo_module {algo_module} registers {', '.join(map(repr, origin['algo_names']))}, not "
                           f"{algo_name!r}; fix: use --algo {origin['algo_names'][0]} or the plugin that defines it")
-    return load_entry_point_algo(algo_name)
+    origin = load_entry_point_algo(algo_name)
+    if origin is None and algo_name not in REGISTERED_CONFIGS:
+        from robokit.config.registry import get_config_class
+
+        try:
+            get_config_class(algo_name)  # its message lists the registered names and the nearest one
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; for an algorithm of your own pass --algo_module FILE (a .py file, package "
+                              "folder or .zip)") from None
+    return origin
 
 
 # ----------------------------------------------------------------- origins in checkpoints

@@ -144,6 +144,8 @@ def test_train_script_bad_plugin_exits_2(tmp_path):
     empty.write_text("VALUE = 1\n")
     result = run_script("train.py", "--algo", "x", "--algo_module", empty, "--dataset", "d.hdf5")
     assert_one_line_error(result, "registers no algorithm")
+    unknown = run_script("train.py", "--algo", "my_own_bc", "--dataset", "d.hdf5")
+    assert_one_line_error(unknown, "unknown algo name 'my_own_bc'", "pass --algo_module FILE")
 
 
 def test_installed_package_registers_through_its_entry_point(tmp_path, monkeypatch, clean_registries):

@@ -45,6 +45,11 @@ def action_losses(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor |
     when `untrained_terms` is False.
     """
     entries = action_dim_mask(pred, mask, action_mask)
+    count = None
+    if entries is not None:  # once for all terms: padded entries read 0 in both, and pass no gradient back
+        zero = pred.new_zeros(())
+        pred, target = torch.where(entries, pred, zero), torch.where(entries, target.to(pred.dtype), zero)
+        count = entries.sum().clamp_min(1).to(pred.dtype)
     weights = {"l2_loss": 1.0} if weights is None else weights
     losses, total = {}, None
     for name in ("l2_loss", "l1_loss", "cos_loss"):
@@ -52,7 +57,7 @@ def action_losses(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor |
         if not (weight or untrained_terms):
             continue
         with torch.set_grad_enabled(bool(weight) and torch.is_grad_enabled()):
-            losses[name] = _action_term(name, pred if weight else pred.detach(), target, mask, entries)
+            losses[name] = _action_term(name, pred if weight else pred.detach(), target, mask, count)
         if weight:
             total = weight * losses[name] if total is None else total + weight * losses[name]
     if total is None:
@@ -62,16 +67,13 @@ def action_losses(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor |
 
 
 def _action_term(name: str, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
-                 entries: torch.Tensor | None = None) -> torch.Tensor:
-    """One of `action_losses`' terms: its per-step value (...) averaged over the steps `mask` keeps; with
-    `entries` ((..., A) bool), over the real entries only."""
-    if entries is not None:
-        zero = pred.new_zeros(())
-        pred, target = torch.where(entries, pred, zero), torch.where(entries, target.to(pred.dtype), zero)
-        if name == "cos_loss":  # padded dims are 0 in both: the cosine of the real dims
-            return masked_mean(1.0 - F.cosine_similarity(pred, target, dim=-1, eps=1e-6), mask)
+                 count: torch.Tensor | None = None) -> torch.Tensor:
+    """One of `action_losses`' terms: its per-step value (...) averaged over the steps `mask` keeps; with an
+    action mask, `pred` and `target` are 0 at the padded entries and L2 / L1 are sums over `count` real entries
+    (the cosine of zero-padded vectors is that of their real dims)."""
+    if count is not None and name != "cos_loss":
         elementwise = F.mse_loss if name == "l2_loss" else F.smooth_l1_loss
-        return elementwise(pred, target, reduction="sum") / entries.sum().clamp_min(1).to(pred.dtype)
+        return elementwise(pred, target, reduction="sum") / count
     if name == "cos_loss":
         return masked_mean(1.0 - F.cosine_similarity(pred, target, dim=-1, eps=1e-6), mask)
     elementwise = F.mse_loss if name == "l2_loss" else F.smooth_l1_loss

@@ -202,6 +202,27 @@ class DiffusionPolicyConfig(BaseConfig):
             "experiment.epoch_every_n_steps=100",
             "experiment.rollout.rate=20",
         ],
+        # DP-C from one Fetch camera (64x64, generate_dataset.py --camera-size 64) + proprioception + goal, with the
+        # small ResNet of bc_image.json (BatchNorm becomes GroupNorm) and random crops
+        "diffusion_policy_image": [
+            "experiment.name=diffusion_policy_image",
+            'observation.modalities.obs.rgb=["external_camera_0_image"]',
+            'observation.modalities.obs.low_dim=["robot0_eef_pos", "robot0_gripper_qpos", "desired_goal"]',
+            "observation.encoder.rgb.core_kwargs.backbone_class=ResNetConv",
+            'observation.encoder.rgb.core_kwargs.backbone_kwargs={"channels": [32, 64], "blocks": 1}',
+            "observation.encoder.rgb.obs_randomizer_class=CropRandomizer",
+            'observation.encoder.rgb.obs_randomizer_kwargs={"crop_height": 58, "crop_width": 58}',
+            "algo.unet.diffusion_step_embed_dim=64",
+            "algo.unet.down_dims=[64, 128]",
+            "algo.ddpm.enabled=false",
+            "algo.ddim.enabled=true",
+            "algo.optim_params.policy.learning_rate.warmup_steps=200",
+            "train.batch_size=32",
+            "train.hdf5_normalize_obs=true",
+            "train.num_epochs=60",
+            "experiment.epoch_every_n_steps=100",
+            "experiment.rollout.rate=20",
+        ],
         # DP-T with the paper's sizes (8 layers, width 256, To=2, Tp=10, Ta=8, warm-up 1000, weight decay 1e-3)
         "diffusion_policy_transformer": [
             "experiment.name=diffusion_policy_transformer",

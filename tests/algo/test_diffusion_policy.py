@@ -310,6 +310,7 @@ def test_bad_horizon_through_train_py_is_one_line_exit_2(fetch_push_dataset, tmp
 
 def test_template_variants_load():
     for name, cls in (("diffusion_policy", DiffusionPolicyUNet), ("diffusion_policy_cpu", DiffusionPolicyUNet),
+                      ("diffusion_policy_image", DiffusionPolicyUNet),
                       ("diffusion_policy_transformer", DiffusionPolicyTransformer),
                       ("diffusion_policy_transformer_cpu", DiffusionPolicyTransformer)):
         config = load_config(REPO / "configs" / f"{name}.json")

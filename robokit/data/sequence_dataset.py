@@ -46,13 +46,16 @@ class SequenceDataset(Dataset):
     actions are (B, T, layout.flat_width) with zeros at the padded slots, and batches carry ACTION_MASK (B, W)
     (True at the robot's slots). Action statistics are then over real entries only, and padded slots stay
     exactly 0 after normalisation.
+    obs_layout: the same for low-dim inputs: each data type of the layout (e.g. "joint_positions") becomes an
+    obs key of width layout.width(dt), gathered by name from the file's named obs keys, with OBS_MASK
+    {key: (B, W)} in every batch; name those keys in `obs_keys` (None: all of them) next to plain file keys.
     """
 
     def __init__(self, hdf5_path, obs_keys, dataset_keys=("actions",), frame_stack=1, seq_length=1,
                  pad_frame_stack=True, pad_seq_length=True, get_pad_mask=True, goal_mode=None,
                  hdf5_cache_mode="all", hdf5_use_swmr=True, hdf5_normalize_obs=False, filter_by_attribute=None,
                  load_next_obs=False, action_normalization=None, obs_normalization_stats=None,
-                 action_normalization_stats=None, action_layout=None):
+                 action_normalization_stats=None, action_layout=None, obs_layout=None):
         super().__init__()
         self.hdf5_path = os.fspath(hdf5_path)
         self.dataset_keys = tuple(dict.fromkeys(dataset_keys))
@@ -69,11 +72,16 @@ class SequenceDataset(Dataset):
         self.load_next_obs = bool(load_next_obs)
         self.action_normalization = action_normalization
         self.action_layout = action_layout
+        self.obs_layout = obs_layout
         self._check_arguments(obs_keys)
 
         specs = fmt.obs_specs(self.hdf5_path)  # opens the file: missing / not HDF5 -> DatasetError
+        self.robot = None  # the file's robot, with an action or obs layout
+        self._obs_plan = self._plan_padded_obs(obs_keys)  # {padded key: [(file key, column, slot)]}
         self.obs_keys = self._resolve_obs_keys(obs_keys, specs)
-        fmt.check_dataset(self.hdf5_path, obs_keys=self.obs_keys, dataset_keys=self.dataset_keys,
+        sources = [src for entries in self._obs_plan.values() for src, _, _ in entries]
+        self._file_obs_keys = list(dict.fromkeys([k for k in self.obs_keys if k not in self._obs_plan] + sources))
+        fmt.check_dataset(self.hdf5_path, obs_keys=self._file_obs_keys, dataset_keys=self.dataset_keys,
                           check_values=False)
         self._file: h5py.File | None = None
         self._file_pid: int | None = None
@@ -88,11 +96,13 @@ class SequenceDataset(Dataset):
         self.demo_lengths = [fmt.demo_length(f, d) for d in self.demo_names]
         first_actions = fmt.episode_datasets(f, self.demo_names[0], [], ["actions"])["actions"]
         self._action_shape = tuple(first_actions.shape[1:])  # (A,)
-        self.obs_key_shapes = {k: specs[k][0] for k in self.obs_keys}
+        self.obs_key_shapes = {k: (self.obs_layout.width(k),) if k in self._obs_plan else specs[k][0]
+                               for k in self.obs_keys}
         self._build_index()
         self._describe_keys(specs)
         self._load_cache()
         self._pad_actions()
+        self._pad_obs()
         self._setup_normalization(obs_normalization_stats, action_normalization_stats)
         if self.hdf5_cache_mode == "all":
             self.close()
@@ -113,19 +123,73 @@ class SequenceDataset(Dataset):
         if self.action_normalization not in ACTION_NORMALIZATIONS:
             raise DatasetError(f"action_normalization must be one of {ACTION_NORMALIZATIONS}, "
                                f"got {self.action_normalization!r}")
+        if self.obs_layout is not None and self.hdf5_cache_mode is None:
+            raise DatasetError("obs_layout pads the cached observations: it needs hdf5_cache_mode 'all' or 'low_dim'")
         if self.action_layout is not None and (self.hdf5_cache_mode is None or K.ACTIONS not in self.dataset_keys):
             raise DatasetError("action_layout pads the cached actions: it needs 'actions' in dataset_keys and "
                                f"hdf5_cache_mode 'all' or 'low_dim' (got {self.hdf5_cache_mode!r})")
 
     def _resolve_obs_keys(self, obs_keys, specs) -> list[str]:
         if obs_keys is None:
-            return sorted(specs)
+            return list(self._obs_plan) if self.obs_layout is not None else sorted(specs)
         keys = list(dict.fromkeys(obs_keys))
-        missing = [k for k in keys if k not in specs]
+        missing = [k for k in keys if k not in specs and k not in self._obs_plan]
         if missing:
+            padded = f"; padded keys: {', '.join(self._padded_obs_keys)}" if self._padded_obs_keys else ""
             raise DatasetError(f"{self.hdf5_path}: obs key(s) {missing} not in the dataset (it has: "
-                               f"{', '.join(sorted(specs)) or 'none'}); fix: use keys the dataset has")
+                               f"{', '.join(sorted(specs)) or 'none'}{padded}); fix: use keys the dataset has")
         return keys
+
+    def _plan_padded_obs(self, obs_keys) -> dict[str, list[tuple[str, int, int]]]:
+        """With an obs_layout: {padded key (a data type's value): [(file obs key, column, slot), ...]} for the
+        layout's data types that obs_keys asks for (all when None); {} without a layout."""
+        self._obs_masks: dict[str, np.ndarray] = {}  # padded key -> (W,) bool
+        self._padded_obs_keys: list[str] = []  # every padded key the layout offers
+        if self.obs_layout is None:
+            return {}
+        embodiment = fmt.read_embodiment(self.hdf5_path)
+        if embodiment is None:
+            raise DatasetError(f"{self.hdf5_path}: the file does not name its observations (no data.attrs"
+                               f"['{fmt.EMBODIMENT_ATTR}']), which an input robot data spec needs; fix: write the "
+                               "names (datasets/README.md) or train without a data spec")
+        if embodiment.robot not in self.obs_layout.spec:
+            raise DatasetError(f"{self.hdf5_path}: the file's robot '{embodiment.robot}' is not in the input robot "
+                               f"data spec (robots: {', '.join(self.obs_layout.spec.robots)})")
+        unsupported = [dt.value for dt in self.obs_layout.data_types if dt not in self.obs_layout.flat_data_types]
+        if unsupported:
+            raise DatasetError(f"obs_layout: padding {', '.join(unsupported)} (camera / language slots) is not "
+                               "supported by SequenceDataset yet; give those as plain obs keys")
+        offsets = self.obs_layout.flat_offsets()
+        index = self.obs_layout.flat_index(embodiment.robot, embodiment, where=self.hdf5_path)
+        plan: dict[str, list] = {dt.value: [] for dt in self.obs_layout.flat_data_types}
+        for key, col, flat_slot in index:
+            dt = max((d for d in offsets if offsets[d] <= flat_slot), key=lambda d: offsets[d])
+            plan[dt.value].append((key, col, flat_slot - offsets[dt]))
+        self._padded_obs_keys = list(plan)
+        wanted = list(plan) if obs_keys is None else [k for k in obs_keys if k in plan]
+        self._obs_masks = {k: self.obs_layout.mask(embodiment.robot, k) for k in wanted}
+        self.robot = embodiment.robot
+        return {k: plan[k] for k in wanted}
+
+    def _pad_obs(self) -> None:
+        """With an obs_layout: build the padded (N, W) obs (and next_obs) keys from the cached file keys, and
+        drop the file keys that only fed them."""
+        if not self._obs_plan:
+            return
+        subs = ("obs", "next_obs") if self.load_next_obs else ("obs",)
+        for key, entries in self._obs_plan.items():
+            width = self.obs_layout.width(key)
+            for sub in subs:
+                out = np.zeros((self.total_num_steps, width), dtype=np.float32)  # (N, W)
+                for src, col, slot in entries:
+                    out[:, slot] = self._cache[f"{sub}/{src}"][:, col]
+                self._cache[f"{sub}/{key}"] = out
+                self._keys[f"{sub}/{key}"] = ((width,), np.dtype(np.float32), True)
+        for src in self._file_obs_keys:
+            if src not in self.obs_keys:
+                for sub in subs:
+                    self._cache.pop(f"{sub}/{src}", None)
+                    self._keys.pop(f"{sub}/{src}", None)
 
     def _build_index(self) -> None:
         """Per-episode flat offsets and the (episode, t) of every sample."""
@@ -173,7 +237,7 @@ class SequenceDataset(Dataset):
         self._keys: dict[str, tuple[tuple, np.dtype, bool]] = {}
         subs = ("obs", "next_obs") if self.load_next_obs else ("obs",)
         for sub in subs:
-            for k in self.obs_keys:
+            for k in self._file_obs_keys:
                 shape, dtype = specs[k]
                 is_image = dtype == np.uint8
                 cached = self.hdf5_cache_mode == "all" or (self.hdf5_cache_mode == "low_dim" and not is_image)
@@ -198,7 +262,7 @@ class SequenceDataset(Dataset):
 
     def _pad_actions(self) -> None:
         """With an action_layout: the cached actions (N, A) -> (N, W), each named item at its robot's slot."""
-        self.robot, self._action_mask = None, None
+        self._action_mask = None
         if self.action_layout is None:
             return
         embodiment = fmt.read_embodiment(self._h5())
@@ -256,7 +320,7 @@ class SequenceDataset(Dataset):
                 missing = [k for k in low_dim if k not in given] if obs_stats is not None else []
                 if missing:
                     raise DatasetError(f"obs_normalization_stats lack key(s) {missing} (have: {sorted(given)})")
-            self._obs_stats = {k: given[k] if k in given else gaussian_stats(self._full_array(f"obs/{k}"))
+            self._obs_stats = {k: given[k] if k in given else self._computed_obs_stats(k)
                                for k in (low_dim if self.hdf5_normalize_obs else [k for k in low_dim if k in given])}
             for k, stats in self._obs_stats.items():
                 self._check_stats_shape(k, stats, self.obs_key_shapes[k])
@@ -284,6 +348,14 @@ class SequenceDataset(Dataset):
                 arr /= stats["scale"]
                 if key == K.ACTIONS and self._action_mask is not None:
                     arr[:, ~self._action_mask] = 0.0  # padded slots stay exactly 0
+                elif key.partition("/")[2] in self._obs_masks:
+                    arr[:, ~self._obs_masks[key.partition("/")[2]]] = 0.0
+
+    def _computed_obs_stats(self, key: str) -> dict:
+        """Gaussian stats of an obs key; of a padded key, over its real slots only."""
+        if key in self._obs_masks:
+            return masked_gaussian_stats(self._full_array(f"obs/{key}"), self._obs_masks[key])
+        return gaussian_stats(self._full_array(f"obs/{key}"))
 
     def _check_stats_shape(self, key, stats, shape) -> None:
         if set(stats) != {"offset", "scale"}:
@@ -320,7 +392,7 @@ class SequenceDataset(Dataset):
         """{flat key: h5py.Dataset} of episode `ep`, e.g. "obs/pos", "next_obs/pos", "actions"."""
         f = self._h5()
         if ep not in self._handles:
-            nested = fmt.episode_datasets(f, self.demo_names[ep], self.obs_keys,
+            nested = fmt.episode_datasets(f, self.demo_names[ep], self._file_obs_keys,
                                           [k for k in self._keys if "/" not in k], self.load_next_obs)
             flat = {}
             for k, v in nested.items():
@@ -409,6 +481,9 @@ class SequenceDataset(Dataset):
             batch[K.PAD_MASK] = torch.from_numpy(real)
         if self._action_mask is not None:
             batch[K.ACTION_MASK] = torch.from_numpy(self._action_mask).unsqueeze(0).expand(len(idx), -1)  # (B, W)
+        if self._obs_masks:
+            batch[K.OBS_MASK] = {k: torch.from_numpy(m).unsqueeze(0).expand(len(idx), -1)
+                                 for k, m in self._obs_masks.items()}  # {key: (B, W)}
         return batch
 
     def _gather(self, key: str, flat: np.ndarray) -> torch.Tensor:

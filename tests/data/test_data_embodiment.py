@@ -349,3 +349,27 @@ def test_config_keys_default_empty_and_bad_specs_are_one_line():
             apply_overrides(config, [override])  # checks the config
             config.validate()
         assert "\n" not in str(err.value)
+
+
+def test_dataset_pads_obs_by_name_with_masks_and_real_entry_stats(robot_files):
+    spec = {r: {"joint_positions": names} for r, names in ROBOTS.items()}
+    layout = layout_for_data(spec, [fmt.read_embodiment(p) for p in robot_files.values()])
+    with h5py.File(robot_files["snake"], "r+") as f:  # give the joints values: column j (file order) = j + 1
+        f["data/demo_0/obs/q"][...] = np.tile(np.arange(1, 4, dtype=np.float32), (4, 1))
+    ds = SequenceDataset(robot_files["snake"], ["joint_positions"], obs_layout=layout)
+    assert ds.obs_keys == ["joint_positions"] and ds.obs_key_shapes == {"joint_positions": (5,)}
+    batch = ds.get_batch([0, 2])
+    # spec order spine_1, spine_2, head = file columns 2, 1, 0 = values 3, 2, 1
+    np.testing.assert_array_equal(batch[K.OBS]["joint_positions"][:, 0].numpy(), [[3, 2, 1, 0, 0]] * 2)
+    np.testing.assert_array_equal(batch[K.OBS_MASK]["joint_positions"][0].numpy(), [1, 1, 1, 0, 0])
+    assert "obs/q" not in ds._cache  # the file key only fed the padded one
+    normed = SequenceDataset(robot_files["snake"], None, obs_layout=layout, hdf5_normalize_obs=True)
+    stats = normed.get_obs_normalization_stats()["joint_positions"]
+    np.testing.assert_allclose(stats["offset"], [3, 2, 1, 0, 0])
+    np.testing.assert_allclose(stats["scale"], [STD_EPS] * 3 + [1, 1], rtol=1e-5)
+    obs = normed.get_batch([0])[K.OBS]["joint_positions"]
+    assert (obs == 0).all()  # constant real slots normalise to 0, padded slots are exactly 0
+    both = SequenceDataset(robot_files["snake"], ["joint_positions", "q"], obs_layout=layout, hdf5_cache_mode="low_dim")
+    assert set(both.get_batch([1])[K.OBS]) == {"joint_positions", "q"} and both.obs_key_shapes["q"] == (3,)
+    with pytest.raises(DatasetError, match=r"padded keys: joint_positions"):
+        SequenceDataset(robot_files["snake"], ["joint_position"], obs_layout=layout)

@@ -72,7 +72,8 @@ class ReplayBufferConfig(Section):
     max_memory_gb: float = param(
         8.0, "refuse to allocate a buffer larger than this (lower capacity or raise the limit)", minimum=0.0
     )
-    save_with_checkpoint: bool = param(False, "store the buffer in last.pth so a run can resume with it (large)")
+    save_with_checkpoint: bool = param(False, "store the buffer in last.pth (every epoch) so a run can be resumed "
+                                              "exactly with train.py --resume (large)")
 
 
 class OffPolicyAlgoConfig(TDAlgoConfig):

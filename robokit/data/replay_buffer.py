@@ -119,6 +119,7 @@ class ReplayBuffer:
             "actions": self.actions[order],
             "rewards": self.rewards[order],
             "terminated": self.terminated[order],
+            "pos": self.pos,  # where the next transition goes: a full buffer reloads in the same slots
         }
 
     def load_state_dict(self, state: Mapping) -> None:
@@ -132,6 +133,14 @@ class ReplayBuffer:
             {k: as_np(v) for k, v in state["obs"].items()}, as_np(state["actions"]), rewards,
             as_np(state["terminated"]), {k: as_np(v) for k, v in state["next_obs"].items()},
         )
+        shift = int(state.get("pos", 0)) % self.capacity
+        if self.size == self.capacity and shift:  # oldest back at slot `shift`: the same index samples the same
+            for store in (self.obs, self.next_obs):
+                for k in store:
+                    store[k][:] = np.roll(store[k], shift, axis=0)
+            for name in ("actions", "rewards", "terminated"):
+                setattr(self, name, np.roll(getattr(self, name), shift, axis=0))
+            self.pos = shift
 
     def __repr__(self) -> str:
         return (f"ReplayBuffer(size={self.size:,}/{self.capacity:,}, keys={list(self.obs_shapes)}, "

@@ -12,11 +12,13 @@ import functools
 
 import gymnasium
 import numpy as np
+import torch
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from robokit.envs.base import GYM_TYPE
 from robokit.envs.factory import _unknown_env_message
 from robokit.envs.gym_env import FLAT_OBS_KEY, _obs_dtype, is_registered
+from robokit.envs.snapshot import env_snapshot, restore_env
 from robokit.errors import UserError
 
 
@@ -114,6 +116,23 @@ class VectorEnv:
             self.episodes.append((float(self._returns[i]), int(self._lengths[i])))
             self._returns[i], self._lengths[i] = 0.0, 0
         return obs, rewards, terminated, truncated, final_obs, infos
+
+    def snapshot(self) -> dict:
+        """Every env's state (robokit.envs.snapshot) and the running episode statistics, for an exact resume;
+        sync vector envs only (async envs live in other processes)."""
+        if not isinstance(self._env, SyncVectorEnv):
+            raise UserError("an online run with train.vector_env=async cannot be resumed exactly (its envs live in "
+                            "other processes); fix: train with train.vector_env=sync to resume, or start a new run")
+        return {"envs": [env_snapshot(env) for env in self._env.envs], "returns": torch.from_numpy(self._returns.copy()),
+                "lengths": torch.from_numpy(self._lengths.copy())}
+
+    def restore(self, snap: dict) -> None:
+        """Put back what `snapshot` returned (after a `reset`, which the envs need once)."""
+        if len(snap["envs"]) != self.num_envs:
+            raise UserError(f"the snapshot holds {len(snap['envs'])} envs, this vector env has {self.num_envs}")
+        for env, env_snap in zip(self._env.envs, snap["envs"]):
+            restore_env(env, env_snap)
+        self._returns[:], self._lengths[:] = snap["returns"].numpy(), snap["lengths"].numpy()
 
     def close(self) -> None:
         self._env.close()

@@ -45,16 +45,13 @@ def _train(config, dataset_path, output_dir, device, debug: bool, progress: bool
         finally:
             dist.close()
     if is_online(config):
-        if resume_dir is not None:
-            raise ConfigError(f"--resume is not yet supported for online algorithms ({config.algo_name}); fix: start "
-                              "from the run's weights, optimisers and replay buffer with "
-                              "--set experiment.ckpt_path=RUN_DIR/models/last.pth")
         if dataset_path:
             raise ConfigError(f"{config.algo_name} learns online in experiment.env and takes no dataset; "
                               "drop --dataset (use train.experience_path to record its experience instead)")
         from robokit.train import online
 
-        return online.train(config, output_dir=output_dir, device=device, debug=debug, progress=progress)
+        return online.train(config, output_dir=output_dir, device=device, debug=debug, progress=progress,
+                            resume_dir=resume_dir)
     from robokit.train import offline
 
     return offline.train(config, dataset_path=dataset_path, output_dir=output_dir, device=device, debug=debug,

@@ -38,6 +38,12 @@ class RunLogger:
         for name, value in values.items():
             self._tb.add_scalar(f"{prefix}/{name}", value, step)
 
+    def flush(self) -> None:
+        """Write out what TensorBoard holds in memory (after each checkpoint: a run killed later and resumed from
+        it keeps every value logged up to it)."""
+        if self._tb is not None:
+            self._tb.flush()
+
     def close(self) -> None:
         """Flush and close; a failing flush (a full disk) is left to the error the run already reports."""
         with contextlib.suppress(OSError):

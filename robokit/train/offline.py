@@ -11,7 +11,6 @@ A run then writes `<output_dir>/<experiment.name>/<timestamp>/` with
 import json
 import math
 import time
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +33,7 @@ from robokit.train.checkpoint import (build_checkpoint, load_checkpoint, load_we
 from robokit.train.distributed import DistContext
 from robokit.train.divergence import diverged_error
 from robokit.train.memory import MEMORY_FIX, MemoryMonitor
-from robokit.train.resume import capture_rng_state, check_resumable, restore_rng_state
+from robokit.train.resume import capture_rng_state, finish_resume, load_resume_checkpoint, restore_algo
 from robokit.train.logger import RunLogger
 from robokit.train.precision import gradient_step_precision, make_grad_scaler, set_flush_denormals
 from robokit.train.rollouts import rollout_with_stats
@@ -428,6 +427,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                 for name in saves:
                     checkpoint(name, state, rng_states)
                 checkpoint("last", state, rng_states)
+                log.flush()
                 prune_epoch_checkpoints(run_dir / "models", save_cfg.keep_last_n)
             if not saves and not config.experiment.keep_all_videos:
                 for video_path in video_paths:
@@ -458,41 +458,12 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     return run_dir
 
 
-def load_resume_checkpoint(run_dir, config) -> dict:
-    """`<run_dir>/models/last.pth`, checked to be resumable with `config`; a run that cannot be resumed is an
-    error, never a fresh start."""
-    path = Path(run_dir) / "models" / "last.pth"
-    if not path.is_file():
-        raise CheckpointError(f"--resume {run_dir}: no {path.relative_to(run_dir)} (the run saved no checkpoint, or "
-                              "this is not a run folder); fix: pass a run folder <output>/<name>/<timestamp>")
-    ckpt = load_checkpoint(path)
-    if ckpt.get("algo_name") != config.algo_name:
-        raise ConfigError(f"--resume {run_dir} is a {ckpt.get('algo_name')} run, not {config.algo_name}")
-    if "resume_state" not in ckpt:
-        raise CheckpointError(f"{path} has no resume state (written by an older robokit); fix: start a new run, "
-                              "or initialise one from it with experiment.ckpt_path")
-    check_resumable(ckpt["config"], config.to_dict(), run_dir)
-    return ckpt
-
-
 def resume_algo(algo, ckpt: dict, source, dist: "DistContext | None" = None) -> TrainState:
-    """Load the weights, optimisers, schedules, EMA and this rank's RNG states of `ckpt` into `algo`; returns the
-    progress. A run resumes with as many processes as it had (each rank continues its own random streams)."""
-    rng_states = ckpt["resume_state"]["rng_per_rank"]
-    world, rank = (dist.world_size, dist.rank) if dist is not None else (1, 0)
-    if len(rng_states) != world:
-        raise ConfigError(f"--resume {Path(source).parents[1]}: the run trained in {len(rng_states)} process(es), this "
-                          f"resume has {world}; fix: resume it with the same number "
-                          f"({'torchrun --nproc_per_node ' + str(len(rng_states)) if len(rng_states) > 1 else 'without torchrun'})")
-    load_weights(algo, ckpt["model"], str(source))
-    algo.load_optimizer_state(ckpt.get("optimizer_state", {}))
-    algo.load_ema_state(ckpt.get("ema"))
+    """`ckpt`'s weights, optimisers, schedules, EMA and this rank's RNG states into `algo`; returns the progress."""
+    restore_algo(algo, ckpt, source)
     saved = ckpt["train_state"]
     state = TrainState(**{k: saved[k] for k in TrainState().as_dict() if k in saved})
-    with warnings.catch_warnings():  # no optimiser step in this process yet: torch's order check would warn
-        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
-        algo.on_epoch_end(state.epoch)  # what the interrupted run did right after saving (per-epoch schedules)
-    restore_rng_state(rng_states[rank])
+    finish_resume(algo, ckpt, state.epoch, source, dist)
     return state
 
 

@@ -43,13 +43,14 @@ from robokit.data.running_stats import ObsNormalizer, RewardScaler
 from robokit.envs import create_envs
 from robokit.envs.base import GYM_TYPE
 from robokit.envs.vector_env import VectorEnv, action_scaling_stats
-from robokit.errors import ConfigError, MemoryLimitError, TrainingDivergedError
+from robokit.errors import ConfigError, MemoryLimitError, TrainingDivergedError, UserError
 from robokit.train.checkpoint import build_checkpoint, load_checkpoint, prune_epoch_checkpoints, save_checkpoint
 from robokit.train.divergence import diverged_error
 from robokit.train.memory import MEMORY_FIX, MemoryMonitor
 from robokit.train.experience import ExperienceWriter
 from robokit.train.logger import RunLogger
 from robokit.train.offline import check_output_dir, create_run_dir, env_args_for_run
+from robokit.train.resume import capture_rng_state, finish_resume, load_resume_checkpoint, restore_algo
 from robokit.train.precision import gradient_step_precision, set_flush_denormals
 from robokit.train.rollouts import rollout_with_stats
 from robokit.utils import batch_keys as K
@@ -113,7 +114,8 @@ def _to_numpy(tree):
 class OnlineRun:
     """The state of one online run: environments, algorithm, normalisers, experience, counters, outputs."""
 
-    def __init__(self, config, output_dir=None, device=None, progress: bool = True, memory_reader=None):
+    def __init__(self, config, output_dir=None, device=None, progress: bool = True, memory_reader=None,
+                 resume_dir=None):
         self.config = config
         self.progress = progress
         train_cfg = config.train
@@ -122,12 +124,12 @@ class OnlineRun:
         self.venv = VectorEnv(self.env_args["env_name"], train_cfg.num_envs, train_cfg.vector_env,
                               self.env_args.get("env_kwargs"))
         try:
-            self._setup(output_dir, device, memory_reader)
+            self._setup(output_dir, device, memory_reader, resume_dir)
         except BaseException:
             self.close()
             raise
 
-    def _setup(self, output_dir, device, memory_reader) -> None:
+    def _setup(self, output_dir, device, memory_reader, resume_dir) -> None:
         config, train_cfg, venv = self.config, self.config.train, self.venv
         self.obs_shapes = resolve_obs_keys(config, venv.obs_shapes, venv.obs_dtypes)
         self.obs_dtypes = {k: venv.obs_dtypes[k] for k in self.obs_shapes}
@@ -157,8 +159,12 @@ class OnlineRun:
         self.global_step = 0
         if config.experiment.ckpt_path:
             self._load(config.experiment.ckpt_path)
+        resumed = load_resume_checkpoint(resume_dir, config) if resume_dir is not None else None
+        if resumed is not None and train_cfg.experience_path:
+            raise ConfigError("--resume cannot append to train.experience_path (a finished HDF5 file); fix: set it to "
+                              "null for the resumed part, or record a new file in a new run")
 
-        self.run_dir = create_run_dir(config, output_dir)
+        self.run_dir = Path(resume_dir) if resumed is not None else create_run_dir(config, output_dir)
         config.dump(self.run_dir / "config.json")
         self.log = RunLogger(self.run_dir / "logs", log_tb=config.experiment.logging.log_tb,
                              log_txt=config.experiment.logging.terminal_output_to_txt)
@@ -183,7 +189,9 @@ class OnlineRun:
         self.train_logs: dict[str, list[float]] = defaultdict(list)
         self._last_time_save = time.time()
         self.obs = venv.reset(seed=train_cfg.seed)  # raw {k: (N, *shape)}
-        if self.obs_normalizer is not None:
+        if resumed is not None:
+            self._resume(resumed)
+        elif self.obs_normalizer is not None:
             self.obs_normalizer.update(self.obs)
 
     # ----- observations and actions -----
@@ -325,7 +333,8 @@ class OnlineRun:
                 self._last_time_save = time.time()
             for name in saves:
                 self.save(name)
-            self.save("last", with_buffer=final and self._save_buffer)
+            self.save("last", with_buffer=self._save_buffer, resumable=True)
+            self.log.flush()
             prune_epoch_checkpoints(self.run_dir / "models", save_cfg.keep_last_n)
         if saves:
             line += f" | saved {', '.join(saves)}"
@@ -360,7 +369,9 @@ class OnlineRun:
         return stats
 
     # ----- checkpoints -----
-    def checkpoint(self, with_buffer: bool = False) -> dict:
+    def checkpoint(self, with_buffer: bool = False, resumable: bool = False) -> dict:
+        """The checkpoint of the run now; `resumable` adds what `--resume` needs to continue exactly (the envs'
+        states, observations, counters, RNG states), or says why it cannot (`not_resumable`)."""
         shape_metadata = {"all_shapes": {k: list(v) for k, v in self.obs_shapes.items()},
                           "ac_dim": self.venv.action_dim, "all_obs_keys": list(self.obs_shapes)}
         obs_stats = self.obs_normalizer.stats() if self.obs_normalizer is not None else None
@@ -376,11 +387,29 @@ class OnlineRun:
         if with_buffer:
             online_state["replay_buffer"] = self.buffer.state_dict()
         ckpt["online_state"] = _to_tensors(online_state)
+        if resumable:
+            self._add_resume_state(ckpt, with_buffer)
         return ckpt
 
-    def save(self, name: str, with_buffer: bool = False) -> Path:
+    def _add_resume_state(self, ckpt: dict, with_buffer: bool) -> None:
+        if self.buffer is not None and not with_buffer:
+            ckpt["not_resumable"] = ("the replay buffer is not saved with checkpoints (set "
+                                     "algo.replay_buffer.save_with_checkpoint=true to make runs resumable)")
+            return
+        try:
+            envs = self.venv.snapshot()
+        except UserError as exc:
+            ckpt["not_resumable"] = str(exc)
+            return
+        counters = {"env_steps": self.global_step, "num_updates": self.num_updates, "epoch": self.epoch,
+                    "pending_updates": self._pending_updates, "best_return": self.best_return}
+        ckpt["resume_state"] = {"rng_per_rank": [capture_rng_state()],
+                                "online": {"envs": envs, "obs": _to_tensors(self.obs), "counters": counters,
+                                           "rng": self.rng.bit_generator.state}}
+
+    def save(self, name: str, with_buffer: bool = False, resumable: bool = False) -> Path:
         path = self.run_dir / "models" / f"{name}.pth"
-        save_checkpoint(self.checkpoint(with_buffer), path)
+        save_checkpoint(self.checkpoint(with_buffer, resumable), path)
         self.last_saved = path
         return path
 
@@ -391,6 +420,10 @@ class OnlineRun:
             raise ConfigError(f"experiment.ckpt_path holds a {ckpt['algo_name']} checkpoint, not {self.config.algo_name}")
         self.algo.deserialize(ckpt["model"])
         self.algo.load_optimizer_state(ckpt.get("optimizer_state", {}))
+        self._load_online_state(ckpt)
+
+    def _load_online_state(self, ckpt: dict) -> None:
+        """The normalisers and (when saved) the replay buffer of a checkpoint."""
         state = _to_numpy(ckpt.get("online_state", {}))
         if self.obs_normalizer is not None and "obs_normalizer" in state:
             self.obs_normalizer.load_state_dict(state["obs_normalizer"])
@@ -399,16 +432,31 @@ class OnlineRun:
         if self.buffer is not None and "replay_buffer" in state:
             self.buffer.load_state_dict(state["replay_buffer"])
 
+    def _resume(self, ckpt: dict) -> None:
+        """Continue a run folder's last.pth exactly: everything `checkpoint(resumable=True)` saved."""
+        source = self.run_dir / "models" / "last.pth"
+        restore_algo(self.algo, ckpt, source)
+        self._load_online_state(ckpt)
+        online = ckpt["resume_state"]["online"]
+        self.venv.restore(online["envs"])
+        self.obs = {k: v.numpy() for k, v in online["obs"].items()}
+        self.rng.bit_generator.state = online["rng"]
+        c = online["counters"]
+        self.global_step, self.num_updates, self.epoch = c["env_steps"], c["num_updates"], c["epoch"]
+        self._pending_updates, self.best_return = c["pending_updates"], c["best_return"]
+        finish_resume(self.algo, ckpt, self.epoch, source)
+        self.log.print(f"resumed after epoch {self.epoch} (env step {self.global_step:,}) from {source}")
+
     # ----- the run -----
     def run(self) -> Path:
         cfg = self.config.train
         total, epoch_steps = cfg.num_env_steps, cfg.epoch_env_steps
         step_fn = self.on_policy_iteration if self.algo.ON_POLICY else self.off_policy_step
         self.algo.set_train()
-        bar = tqdm(total=total, desc=f"{self.config.algo_name} {self.venv.name}", unit="step",
-                   disable=not self.progress, mininterval=0.5, smoothing=0.05)
-        epoch_start_step, epoch_start_time = 0, time.perf_counter()
-        shown = 0
+        bar = tqdm(total=total, initial=self.global_step, desc=f"{self.config.algo_name} {self.venv.name}",
+                   unit="step", disable=not self.progress, mininterval=0.5, smoothing=0.05)
+        epoch_start_step, epoch_start_time = self.global_step, time.perf_counter()  # a resumed run mid-way
+        shown = self.global_step
         try:
             while self.global_step < total:
                 try:
@@ -457,14 +505,15 @@ class OnlineRun:
 
 
 def train(config, output_dir=None, device=None, debug: bool = False, progress: bool = True,
-          memory_reader=None) -> Path:
+          memory_reader=None, resume_dir=None) -> Path:
     """Train `config`'s online algorithm in `experiment.env`; returns the run folder."""
     if debug:
         apply_debug_settings(config)
     check_online_config(config)  # everything about the config fails here, before any environment exists
     device = resolve_device(device, config.train.cuda)
     check_output_dir(config, output_dir)
-    run = OnlineRun(config, output_dir=output_dir, device=device, progress=progress, memory_reader=memory_reader)
+    run = OnlineRun(config, output_dir=output_dir, device=device, progress=progress, memory_reader=memory_reader,
+                    resume_dir=resume_dir)
     try:
         run_dir = run.run()
     finally:

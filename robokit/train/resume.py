@@ -8,16 +8,19 @@ permutations (`IndexBatchSampler.skip`).
 """
 
 import random
+import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from robokit.errors import ConfigError
+from robokit.errors import CheckpointError, ConfigError
+from robokit.train.checkpoint import load_checkpoint, load_weights
 
 #: dotted config keys (or prefixes ending in ".") a resume may change; anything else must match the run's config
-RESUMABLE_KEYS = ("train.num_epochs", "train.num_data_workers", "train.data", "train.output_dir", "train.cuda",
-                  "experiment.logging.", "experiment.save.", "experiment.render_video", "experiment.keep_all_videos",
-                  "experiment.video_skip")
+RESUMABLE_KEYS = ("train.num_epochs", "train.num_env_steps", "train.num_data_workers", "train.data",
+                  "train.output_dir", "train.cuda", "experiment.logging.", "experiment.save.",
+                  "experiment.render_video", "experiment.keep_all_videos", "experiment.video_skip")
 
 
 def capture_rng_state() -> dict:
@@ -72,3 +75,44 @@ def check_resumable(run_config: dict, new_config: dict, run_dir) -> None:
         shown = ", ".join(differing[:6]) + (f" and {len(differing) - 6} more" if len(differing) > 6 else "")
         raise ConfigError(f"--resume {run_dir}: the config differs from the run's in {shown}; a resume may change "
                           f"only {', '.join(RESUMABLE_KEYS)}; fix: drop those changes, or start a new run")
+
+
+def load_resume_checkpoint(run_dir, config) -> dict:
+    """`<run_dir>/models/last.pth`, checked to be resumable with `config`; a run that cannot be resumed is an
+    error, never a fresh start."""
+    path = Path(run_dir) / "models" / "last.pth"
+    if not path.is_file():
+        raise CheckpointError(f"--resume {run_dir}: no {path.relative_to(run_dir)} (the run saved no checkpoint, or "
+                              "this is not a run folder); fix: pass a run folder <output>/<name>/<timestamp>")
+    ckpt = load_checkpoint(path)
+    if ckpt.get("algo_name") != config.algo_name:
+        raise ConfigError(f"--resume {run_dir} is a {ckpt.get('algo_name')} run, not {config.algo_name}")
+    if "resume_state" not in ckpt:
+        reason = ckpt.get("not_resumable", "it was written by an older robokit")
+        raise CheckpointError(f"{path} cannot be resumed exactly: {reason}; fix: start a new run (initialise it from "
+                              "these weights with experiment.ckpt_path)")
+    check_resumable(ckpt["config"], config.to_dict(), run_dir)
+    return ckpt
+
+
+def restore_algo(algo, ckpt: dict, source) -> None:
+    """The weights, optimisers, LR schedules and EMA of a resumed run."""
+    load_weights(algo, ckpt["model"], str(source))
+    algo.load_optimizer_state(ckpt.get("optimizer_state", {}))
+    algo.load_ema_state(ckpt.get("ema"))
+
+
+def finish_resume(algo, ckpt: dict, epoch: int, source, dist=None) -> None:
+    """The last steps of a resume, once everything else is built: the epoch-end step the interrupted run took
+    right after saving (per-epoch schedules), then this rank's RNG states. A run resumes with as many processes
+    as it had (each rank continues its own random streams)."""
+    rng_states = ckpt["resume_state"]["rng_per_rank"]
+    world, rank = (dist.world_size, dist.rank) if dist is not None else (1, 0)
+    if len(rng_states) != world:
+        how = f"torchrun --nproc_per_node {len(rng_states)}" if len(rng_states) > 1 else "without torchrun"
+        raise ConfigError(f"--resume {Path(source).parents[1]}: the run trained in {len(rng_states)} process(es), this "
+                          f"resume has {world}; fix: resume it with the same number ({how})")
+    with warnings.catch_warnings():  # no optimiser step in this process yet: torch's order check would warn
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+        algo.on_epoch_end(epoch)
+    restore_rng_state(rng_states[rank])

@@ -59,6 +59,13 @@ class BaseConfig(Section):
     ALGO_NAME: ClassVar[str | None] = None
     #: named template variants written to configs/<name>.json: name -> list of override strings
     TEMPLATE_VARIANTS: ClassVar[dict[str, list[str]]] = {}
+    #: overrides applied by `--debug`, offline and online alike: a tiny version of the whole run (2 epochs of 3
+    #: steps, 2 short rollouts, a checkpoint each epoch); OnlineConfig counts env steps instead
+    DEBUG_OVERRIDES: ClassVar[list[str]] = [
+        "experiment.epoch_every_n_steps=3", "experiment.validation_epoch_every_n_steps=3",
+        "experiment.save.every_n_epochs=1", "experiment.rollout.n=2", "experiment.rollout.horizon=10",
+        "experiment.rollout.rate=1", "experiment.rollout.warmstart=0", "train.num_epochs=2",
+    ]
     #: robomimic keys this config recognises but does not support (see robokit.config.unsupported)
     UNSUPPORTED_KEYS: ClassVar[tuple[UnsupportedKey, ...]] = BASE_UNSUPPORTED_KEYS
 

@@ -22,13 +22,14 @@ from tqdm import tqdm
 
 from robokit.algo import RolloutPolicy, algo_factory
 from robokit.algo.registry import algo_class_for_config
+from robokit.config import apply_overrides
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
 from robokit.data.hdf5_format import obs_specs
 from robokit.envs import create_envs
-from robokit.errors import CheckpointError, ConfigError, DatasetError, MemoryLimitError, TrainingDivergedError
+from robokit.errors import ConfigError, DatasetError, MemoryLimitError, TrainingDivergedError
 from robokit.models.obs_encoder import check_observation_encoders
 from robokit.train.auto_batch import resolve_batch_size
-from robokit.train.checkpoint import (build_checkpoint, load_checkpoint, load_weights, prune_epoch_checkpoints,
+from robokit.train.checkpoint import (build_checkpoint, load_checkpoint, prune_epoch_checkpoints,
                                      save_checkpoint)
 from robokit.train.distributed import DistContext
 from robokit.train.divergence import diverged_error
@@ -64,16 +65,8 @@ class TrainState:
 
 
 def apply_debug_settings(config) -> None:
-    """A tiny version of the whole run: 2 epochs of 3 steps, 2 short rollouts, a checkpoint each epoch."""
-    exp = config.experiment
-    exp.epoch_every_n_steps = 3
-    exp.validation_epoch_every_n_steps = 3
-    exp.save.every_n_epochs = 1
-    exp.rollout.n = 2
-    exp.rollout.horizon = 10
-    exp.rollout.rate = 1
-    exp.rollout.warmstart = 0
-    config.train.num_epochs = 2
+    """`--debug`, for both loops: the config class's DEBUG_OVERRIDES (a tiny version of the whole run)."""
+    apply_overrides(config, type(config).DEBUG_OVERRIDES)
 
 
 # ----- data -----

@@ -35,7 +35,6 @@ from tqdm import tqdm
 from robokit.algo import RolloutPolicy, algo_factory
 from robokit.algo.online_base import OnlineAlgo
 from robokit.algo.registry import algo_class_for_config
-from robokit.config import apply_overrides
 from robokit.config.online import OnlineConfig
 from robokit.data.replay_buffer import GB, ReplayBuffer
 from robokit.data.rollout_storage import RolloutStorage
@@ -49,18 +48,13 @@ from robokit.train.divergence import diverged_error
 from robokit.train.memory import MEMORY_FIX, MemoryMonitor
 from robokit.train.experience import ExperienceWriter
 from robokit.train.logger import RunLogger
-from robokit.train.offline import check_output_dir, create_run_dir, env_args_for_run
+from robokit.train.offline import apply_debug_settings, check_output_dir, create_run_dir, env_args_for_run
 from robokit.train.resume import capture_rng_state, finish_resume, load_resume_checkpoint, restore_algo
 from robokit.train.precision import gradient_step_precision, set_flush_denormals
 from robokit.train.rollouts import rollout_with_stats
 from robokit.utils import batch_keys as K
 from robokit.utils.device import resolve_device
 from robokit.utils.tensors import map_structure
-
-
-def apply_debug_settings(config: OnlineConfig) -> None:
-    """A tiny version of the whole run (the config class's DEBUG_OVERRIDES)."""
-    apply_overrides(config, type(config).DEBUG_OVERRIDES)
 
 
 def check_online_config(config) -> type:

@@ -38,7 +38,7 @@ def test_learning_rate_of_zero_is_refused(fetch_push_dataset, tmp_path):
 
 @pytest.mark.parametrize("device, fragment", [("gpu0", "is not a torch device"), ("cuda:7", "is not available")])
 def test_bad_device(fetch_push_dataset, tmp_path, device, fragment):
-    assert_one_line_error(train(fetch_push_dataset, tmp_path / "out", "--device", device), f"--device", fragment)
+    assert_one_line_error(train(fetch_push_dataset, tmp_path / "out", "--device", device), "--device", fragment)
     assert not (tmp_path / "out").exists()
 
 

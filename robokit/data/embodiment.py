@@ -590,6 +590,49 @@ def layout_for_data(spec, embodiments, obs_keys=None, actions: bool = False, ali
     return layout
 
 
+def pooled_stats(paths, layout: SlotLayout, actions: bool = False, kind: str = "gaussian",
+                 filter_key: str | None = None) -> dict:
+    """Normalisation statistics over the real entries of several datasets (robots) padded to `layout`.
+
+    actions=True: {"offset", "scale"} of the flat action vector (flat_width,), as
+    `SequenceDataset(action_layout=layout, action_normalization_stats=...)` takes them; else {padded obs key
+    (a data type's value): {"offset", "scale"} (width,)} for `obs_normalization_stats`. kind: "gaussian" or
+    "min_max". Each slot's statistics come from the robots that fill it; an empty slot gets offset 0, scale 1.
+    """
+    from robokit.data import hdf5_format as fmt  # hdf5_format imports this module
+
+    if kind not in ("gaussian", "min_max"):
+        raise ConfigError(f"pooled_stats: kind must be 'gaussian' or 'min_max', got {kind!r}")
+    xs, masks = [], []
+    for path in paths:
+        embodiment = fmt.read_embodiment(path)
+        if embodiment is None:
+            raise DatasetError(f"{path}: the file does not name its items (no data.attrs['{fmt.EMBODIMENT_ATTR}'])")
+        if embodiment.robot not in layout.spec:
+            raise DatasetError(f"{path}: " + _unknown("robot", embodiment.robot, layout.spec.robots))
+        index = layout.flat_index(embodiment.robot, embodiment, actions=actions, where=str(path))
+        keys = sorted({key for key, _, _ in index})
+        mask = layout.flat_mask(embodiment.robot)
+        with fmt.open_file(path) as f:
+            for demo in fmt.list_demos(f, filter_key):
+                episode = fmt.read_episode(f, demo, [] if actions else keys, ["actions"] if actions else [])
+                arrays = {"actions": episode["actions"]} if actions else episode["obs"]
+                steps = next(iter(arrays.values())).shape[0]
+                out = np.zeros((steps, layout.flat_width))  # (T, W)
+                for key, col, slot in index:
+                    out[:, slot] = arrays[key][:, col]
+                xs.append(out)
+                masks.append(np.broadcast_to(mask, out.shape))
+    if not xs:
+        raise DatasetError("pooled_stats: the datasets hold no steps")
+    fn = masked_gaussian_stats if kind == "gaussian" else masked_min_max_stats
+    stats = fn(np.concatenate(xs), np.concatenate(masks))
+    if actions:
+        return stats
+    return {dt.value: {k: v[start:start + layout.width(dt)].copy() for k, v in stats.items()}
+            for dt, start in layout.flat_offsets().items()}
+
+
 def masked_gaussian_stats(x, mask) -> dict:
     """Per-slot mean and population std (+STD_EPS) of x (N, W) over the entries where mask (N, W) or (W,) is
     True -> {"offset": (W,), "scale": (W,)} float32; a slot with no real entry gets offset 0, scale 1."""

@@ -373,3 +373,24 @@ def test_dataset_pads_obs_by_name_with_masks_and_real_entry_stats(robot_files):
     assert set(both.get_batch([1])[K.OBS]) == {"joint_positions", "q"} and both.obs_key_shapes["q"] == (3,)
     with pytest.raises(DatasetError, match=r"padded keys: joint_positions"):
         SequenceDataset(robot_files["snake"], ["joint_position"], obs_layout=layout)
+
+
+def test_pooled_stats_over_two_robots_real_entries_only(robot_files):
+    from robokit.data.embodiment import pooled_stats
+
+    spec = {r: {"joint_target_positions": names, "gripper_open_amounts": ["grip"]} for r, names in ROBOTS.items()}
+    paths = list(robot_files.values())
+    layout = layout_for_data(spec, [fmt.read_embodiment(p) for p in paths], actions=True)
+    stats = pooled_stats(paths, layout, actions=True)
+    # slot 0: snake 120+t, cyclops 240+t (t = 0..3) -> mean 181.5; slots 3, 4: cyclops alone (210+t, 200+t)
+    np.testing.assert_allclose(stats["offset"], [181.5, 171.5, 161.5, 211.5, 201.5, -1.0], rtol=1e-6)
+    std_two_robots = np.sqrt(60.0 ** 2 + 1.25)  # two clusters 120 apart, each with variance 1.25
+    np.testing.assert_allclose(stats["scale"][:3], std_two_robots + STD_EPS, rtol=1e-5)
+    np.testing.assert_allclose(stats["scale"][3:5], np.sqrt(1.25) + STD_EPS, rtol=1e-5)
+    snake = SequenceDataset(paths[0], ["q"], action_layout=layout, action_normalization_stats=stats)
+    acts = snake.get_batch(np.arange(len(snake)))[K.ACTIONS]
+    assert (acts[..., 3:5] == 0).all()  # padded slots exactly 0 although their offsets are not
+    obs_layout = layout_for_data({r: {"joint_positions": n} for r, n in ROBOTS.items()},
+                                 [fmt.read_embodiment(p) for p in paths])
+    obs_stats = pooled_stats(paths, obs_layout, kind="min_max")
+    assert set(obs_stats) == {"joint_positions"} and obs_stats["joint_positions"]["offset"].shape == (5,)

@@ -508,8 +508,10 @@ class SlotLayout:
                 if (dt, name) not in have:
                     what = "actions" if actions else "obs keys " + ", ".join(obs_keys or embodiment.obs)
                     named = [n for d, n in have if d == dt]
+                    close = difflib.get_close_matches(name, named, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
                     raise DatasetError(f"{where + ': ' if where else ''}the spec lists {dt.value} item {name!r} for "
-                                       f"robot '{robot}' but the file's {what} name no such item "
+                                       f"robot '{robot}' but the file's {what} name no such item{hint} "
                                        f"(its {dt.value}: {', '.join(named) or 'none'})")
                 key, col = have[dt, name]
                 out.append((key, col, offsets[dt] + int(slot)))

@@ -285,6 +285,10 @@ def test_layout_from_the_files_names(robot_files):
     bad = {**spec, "snake": {"joint_target_positions": ["spine_1", "tail"]}}
     with pytest.raises(DatasetError, match="lists joint_target_positions item 'tail' for robot 'snake' but the file"):
         layout_for_data(bad, embodiments, actions=True, where="output_robot_data_spec")
+    typo = {**spec, "snake": {"joint_target_positions": ["spine_1", "spine2"]}}
+    with pytest.raises(DatasetError, match="did you mean 'spine_2'") as err:
+        layout_for_data(typo, embodiments, actions=True, where="output_robot_data_spec")
+    assert "\n" not in str(err.value) and str(err.value).startswith("output_robot_data_spec: ")
     with pytest.raises(DatasetError, match="unknown robot 'cyclops'"):
         layout_for_data({"snake": spec["snake"]}, embodiments, actions=True, where="output_robot_data_spec")
 

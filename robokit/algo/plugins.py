@@ -140,8 +140,9 @@ def _import_registering(name: str, load, where: str) -> tuple[ModuleType, list[s
             del REGISTERED_CONFIGS[key]
         for key in set(REGISTERED_ALGO_FACTORY_FUNCS) - factories_before:
             del REGISTERED_ALGO_FACTORY_FUNCS[key]
-        for key in set(sys.modules) - modules_before:
-            del sys.modules[key]
+        for key in set(sys.modules) - modules_before:  # the plugin and its submodules, not what it imported
+            if key == name or key.startswith(name + "."):
+                del sys.modules[key]
 
     try:
         module = load()

@@ -67,22 +67,31 @@ def main() -> None:
     args = parse_args()
     from robokit.config import apply_overrides, load_config
     from robokit.errors import UserError
-    from robokit.train.sweep import load_spec, results_table, run_trial
+    from robokit.train.sweep import load_spec, results_table, run_search, run_trial
 
     spec = load_spec(args.spec)
-    trials = spec.trials()
+    trials = spec.trials()  # for a search: one corner of its space, to check its keys
     for trial in trials:  # every trial's config must load before any trains
         try:
             apply_overrides(load_config(spec.config), [*spec.fixed, *trial.set_args()])
         except UserError as exc:
             raise type(exc)(f"{args.spec}: trial {trial.index}: {exc}") from None
-    if args.list:
+    if args.list and spec.search is None:
         for trial in trials:
             print(f"trial {trial.index}: {' '.join(trial.set_args())}")
         return
     if args.parallel < 1:
         raise UserError(f"--parallel must be at least 1, got {args.parallel}")
     output = Path(args.output)
+    if spec.search is not None:  # Optuna chooses the values, trial by trial
+        if args.index is not None:
+            raise UserError("--index picks a grid trial; a search sweep shares its study instead: run the same "
+                            "command on each machine with a database URL as search.storage")
+        results = run_search(spec, output, args.parallel)
+        print(results_table(results, spec))
+        for path in write_results(results, spec, output / spec.name):
+            print(f"wrote {path}")
+        return 0 if any(r["exit_code"] == 0 for r in results) else 1
     if args.index is not None:
         if not 0 <= args.index < len(trials):
             raise UserError(f"--index {args.index}: the sweep has trials 0-{len(trials) - 1}")

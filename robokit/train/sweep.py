@@ -12,6 +12,16 @@ A spec (JSON) names a base config and the values to try for dotted config keys:
 
 Trial i writes `<output>/<name>/trial_<i>/` (a run folder under it) and, once finished, `result.json`; a rerun skips
 finished trials. `scripts/sweep.py` runs them in parallel and prints the table.
+
+Instead of a grid, `"search"` asks Optuna (the `sweep` extra) to choose the values:
+
+    "search": {"n_trials": 20, "sampler": "tpe", "seed": 0,        # or "random"
+               "space": {"algo.optim_params.policy.learning_rate.initial": {"low": 1e-5, "high": 1e-2, "log": true},
+                         "algo.actor_layer_dims": {"choices": [[256], [1024, 1024]]},
+                         "train.batch_size": {"low": 16, "high": 256, "int": true}},
+               "storage": null}   # null: a journal file in the sweep folder (one machine); or a database URL
+
+The study is kept in that storage, so a rerun continues it and several machines can share one database.
 """
 
 import itertools
@@ -25,7 +35,8 @@ from pathlib import Path
 from robokit.errors import ConfigError
 from robokit.train.tb_events import read_scalars
 
-SPEC_KEYS = {"name", "config", "dataset", "set", "grid", "zip", "metric", "mode"}
+SPEC_KEYS = {"name", "config", "dataset", "set", "grid", "zip", "metric", "mode", "search"}
+SEARCH_KEYS = {"n_trials", "sampler", "seed", "space", "storage"}
 TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train.py"
 
 
@@ -47,9 +58,15 @@ class SweepSpec:
     axes: list[list[dict]]  # each axis: the choices it offers, each {dotted key: value}
     metric: str
     mode: str
+    search: dict | None = None  # the Optuna search, checked by load_spec
 
     def trials(self) -> list[Trial]:
-        """Every combination of one choice per axis, in order (the last axis varies fastest)."""
+        """Every combination of one choice per axis, in order (the last axis varies fastest); for a search, one
+        trial at the corners of its space (the low ends and first choices), which checks that its keys load."""
+        if self.search is not None:
+            corner = {k: dim["choices"][0] if "choices" in dim else (int(dim["low"]) if dim.get("int") else dim["low"])
+                      for k, dim in self.search["space"].items()}
+            return [Trial(0, corner)]
         return [Trial(i, {k: v for choice in combo for k, v in choice.items()})
                 for i, combo in enumerate(itertools.product(*self.axes))]
 
@@ -86,10 +103,84 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
         if not group or len(lengths) != 1 or -1 in lengths or 0 in lengths:
             raise ConfigError(f"{path}: zip[{g}] maps dotted keys to lists of one common, non-zero length")
         axes.append([dict(zip(group, values)) for values in zip(*group.values())])
-    if not axes:
-        raise ConfigError(f"{path}: nothing to sweep: add \"grid\" or \"zip\" entries")
+    search = spec.get("search")
+    if search is not None:
+        _check_search(search, path)
+    if not axes and search is None:
+        raise ConfigError(f"{path}: nothing to sweep: add \"grid\", \"zip\" or \"search\" entries")
+    if axes and search is not None:
+        raise ConfigError(f"{path}: a sweep is a grid (\"grid\", \"zip\") or a search (\"search\"), not both")
     return SweepSpec(spec["name"], spec["config"], spec.get("dataset"), list(spec.get("set", [])), axes,
-                     spec["metric"], spec.get("mode", "max"))
+                     spec["metric"], spec.get("mode", "max"), search)
+
+
+def _check_search(search, path) -> None:
+    if not isinstance(search, dict) or set(search) - SEARCH_KEYS:
+        raise ConfigError(f"{path}: \"search\" takes {sorted(SEARCH_KEYS)}, got {search!r}")
+    if not isinstance(search.get("n_trials"), int) or search["n_trials"] < 1:
+        raise ConfigError(f"{path}: search.n_trials must be a positive integer")
+    if search.get("sampler", "tpe") not in ("tpe", "random"):
+        raise ConfigError(f"{path}: search.sampler must be \"tpe\" or \"random\", got {search['sampler']!r}")
+    space = search.get("space")
+    if not isinstance(space, dict) or not space:
+        raise ConfigError(f"{path}: search.space maps dotted config keys to {{\"low\", \"high\"}} or {{\"choices\"}}")
+    for key, dim in space.items():
+        ok = isinstance(dim, dict) and (
+            (set(dim) <= {"choices"} and isinstance(dim.get("choices"), list) and dim["choices"])
+            or (set(dim) <= {"low", "high", "log", "int"} and all(isinstance(dim.get(b), (int, float)) for b in
+                                                                ("low", "high")) and dim["low"] < dim["high"]))
+        if not ok:
+            raise ConfigError(f"{path}: search.space[{key!r}] must be {{\"low\": a, \"high\": b (> a), \"log\": "
+                              f"bool, \"int\": bool}} or {{\"choices\": [...]}}, got {dim!r}")
+
+
+def _suggest(trial, space: dict) -> dict:
+    """One value per dotted key from an Optuna trial."""
+    values = {}
+    for key, dim in space.items():
+        if "choices" in dim:
+            index = trial.suggest_categorical(key + "#", list(range(len(dim["choices"]))))  # any JSON value
+            values[key] = dim["choices"][index]
+        elif dim.get("int"):
+            values[key] = trial.suggest_int(key, int(dim["low"]), int(dim["high"]), log=bool(dim.get("log")))
+        else:
+            values[key] = trial.suggest_float(key, float(dim["low"]), float(dim["high"]), log=bool(dim.get("log")))
+    return values
+
+
+def run_search(spec: SweepSpec, output: Path, parallel: int = 1) -> list[dict]:
+    """Optuna chooses `search.n_trials` trials (minus those the stored study already finished) and each trains
+    as a train.py subprocess; returns every finished trial's result."""
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("a \"search\" sweep needs Optuna; fix: pip install -e \".[sweep]\"") from None
+    search = spec.search
+    folder = Path(output) / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    storage = search.get("storage") or optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(folder / "optuna.journal")))
+    seed = search.get("seed", 0)
+    sampler = (optuna.samplers.RandomSampler(seed=seed) if search.get("sampler") == "random"
+               else optuna.samplers.TPESampler(seed=seed))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler, load_if_exists=True,
+                                direction="maximize" if spec.mode == "max" else "minimize")
+
+    def objective(trial) -> float:
+        overrides = _suggest(trial, search["space"])
+        result = run_trial(spec, Trial(trial.number, overrides), output)
+        trial.set_user_attr("overrides", overrides)
+        if result["value"] is None:
+            raise RuntimeError(f"trial {trial.number} logged no {spec.metric}: {result['status']}")
+        return result["value"]
+
+    done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    if done < search["n_trials"]:
+        study.optimize(objective, n_trials=search["n_trials"] - done, n_jobs=parallel, catch=(RuntimeError,))
+    return [{"index": t.number, "overrides": t.user_attrs.get("overrides", {}), "value": t.value,
+             "exit_code": 0 if t.state == optuna.trial.TrialState.COMPLETE else 1, "status": t.state.name.lower()}
+            for t in study.trials]
 
 
 def trial_dir(output: Path, spec: SweepSpec, trial: Trial) -> Path:

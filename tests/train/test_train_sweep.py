@@ -65,3 +65,24 @@ def test_bad_specs_are_one_line(tmp_path, extra, fragment):
     spec = write_spec(tmp_path, "d.hdf5", **extra)
     assert_one_line_error(run_script("sweep.py", "--spec", spec, "--output", tmp_path / "out"), fragment)
     assert not (tmp_path / "out").exists()
+
+
+def test_optuna_search_trains_its_trials_and_a_rerun_continues_the_study(fetch_push_dataset, tmp_path):
+    pytest.importorskip("optuna")
+    spec = tmp_path / "search.json"
+    spec.write_text(json.dumps({
+        "name": "lr_search", "config": str(REPO / "configs/bc.json"), "dataset": str(fetch_push_dataset),
+        "set": QUICK, "metric": "Train/Loss", "mode": "min",
+        "search": {"n_trials": 3, "sampler": "random", "seed": 0,
+                   "space": {"algo.optim_params.policy.learning_rate.initial": {"low": 1e-5, "high": 1e-2, "log": True},
+                             "train.batch_size": {"choices": [8, 16]}}}}))
+    out = tmp_path / "sweeps"
+    run_script("sweep.py", "--spec", spec, "--output", out, "--parallel", "2", check=True, cwd=REPO)
+    rows = json.loads((out / "lr_search" / "results.json").read_text())
+    assert len(rows) == 3 and all(r["status"] == "complete" and r["value"] is not None for r in rows)
+    assert all(1e-5 <= r["overrides"]["algo.optim_params.policy.learning_rate.initial"] <= 1e-2 and
+               r["overrides"]["train.batch_size"] in (8, 16) for r in rows)
+    assert [r["value"] for r in rows] == sorted(r["value"] for r in rows)
+    (out / "lr_search" / "optuna.journal").stat()  # the study's storage
+    run_script("sweep.py", "--spec", spec, "--output", out, check=True, cwd=REPO)  # n_trials reached: trains none
+    assert len(list((out / "lr_search").glob("trial_*/run/*"))) == 3

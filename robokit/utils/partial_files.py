@@ -87,7 +87,7 @@ def is_write_failure(exc: BaseException, folder: str | os.PathLike | None = None
     (torch.save reports a full disk as a RuntimeError, a video encoder as a broken pipe)."""
     if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
         return True
-    return folder is not None and isinstance(exc, (OSError, RuntimeError)) and free_bytes(folder) < NEARLY_FULL
+    return folder is not None and isinstance(exc, (OSError, RuntimeError)) and 0 <= free_bytes(folder) < NEARLY_FULL
 
 
 def write_error(path: str | os.PathLike, exc: BaseException,

@@ -73,6 +73,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="extra config override for one algorithm, e.g. iql:algo.adv.beta=0.5")
     parser.add_argument("--work-dir", type=Path, default=Path("runs/compare_offline"), help="datasets and runs")
     parser.add_argument("--json", type=Path, default=None, help="also write the per-run results here")
+    parser.add_argument("--png", type=Path, default=None,
+                        help="also draw the table as bar charts (success rate, return; mean, std, seeds) here")
     return parser.parse_args(argv)
 
 
@@ -151,6 +153,12 @@ def main(argv=None) -> int:
     print(table(results, args.algos))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2))
+    if args.png is not None:
+        from robokit.train.plots import bar_chart
+
+        chart = {algo: {"success_rate": [r["success"] for r in results if r["algo"] == algo],
+                        "return": [r["return"] for r in results if r["algo"] == algo]} for algo in args.algos}
+        print(f"chart: {bar_chart(chart, args.png, title=f'{dataset.name}, {len(args.seeds)} seed(s)')}")
     return 0
 
 

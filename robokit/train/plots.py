@@ -170,3 +170,40 @@ def write_run_plots(run_dir) -> Path | None:
 
         print(colored(f"warning: could not draw {run_dir / 'plots' / 'curves.png'}: {exc}", "yellow"), file=sys.stderr)
         return None
+
+
+def bar_chart(values: dict, out_path, title: str | None = None) -> Path:
+    """A results table as a PNG of bar charts: `values` {row label: {metric: [value per seed, ...]}} -> a panel per
+    metric, a bar per row at the mean with the standard deviation as an error bar and the seeds as dots.
+
+    For comparison scripts (scripts/compare_offline.py --png); a missing matplotlib is a UserError.
+    """
+    found = _import_matplotlib()
+    if found is None:
+        raise UserError("plotting needs matplotlib; fix: pip install 'robokit[plot]' (or pip install matplotlib)")
+    Figure, FigureCanvasAgg = found
+    rows = list(values)
+    metrics = list(dict.fromkeys(m for row in rows for m in values[row]))
+    if not rows or not metrics:
+        raise UserError("nothing to plot: the results table is empty")
+    figure = Figure(figsize=(max(4.0, 1.0 + 0.9 * len(rows)) * len(metrics), 3.6), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    for i, metric in enumerate(metrics):
+        ax = figure.add_subplot(1, len(metrics), i + 1)
+        for j, row in enumerate(rows):
+            seeds = [float(v) for v in values[row].get(metric, [])]
+            if not seeds:
+                continue
+            mean = sum(seeds) / len(seeds)
+            std = math.sqrt(sum((v - mean) ** 2 for v in seeds) / len(seeds))
+            ax.bar(j, mean, yerr=std, color=f"C{j % 10}", alpha=0.8, capsize=4)
+            ax.plot([j] * len(seeds), seeds, "k.", markersize=4)
+        ax.set_xticks(range(len(rows)), rows, fontsize=8, rotation=20 if len(rows) > 4 else 0)
+        ax.set_title(metric.replace("_", " "), fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out_path)
+    return out_path

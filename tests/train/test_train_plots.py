@@ -61,3 +61,12 @@ def test_online_run_ends_with_its_curves(tmp_path, one_torch_thread):
     run = online.train(config, output_dir=tmp_path, progress=False)
     image = iio.imread(run / "plots" / "curves.png")
     assert image.ndim == 3 and np.std(image) > 0
+
+
+def test_bar_chart_of_a_results_table(tmp_path):
+    from robokit.train.plots import bar_chart
+
+    out = bar_chart({"bc": {"success_rate": [0.8, 0.9], "return": [-10.0, -8.0]},
+                     "iql": {"success_rate": [0.6, 0.7], "return": [-12.0, -11.0]}}, tmp_path / "bars.png", title="t")
+    image = iio.imread(out)
+    assert image.ndim == 3 and image.shape[1] >= 700 and np.std(image) > 0

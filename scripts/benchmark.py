@@ -36,8 +36,7 @@ evaluation: episodes/s of evaluation rollouts (rollout_with_stats) in FetchPush-
 precision: milliseconds per gradient step of SAC and TD3 (default configs, HalfCheetah-v5's 17-dim observations
     and 6-dim actions, one torch thread, pre-made random batches) in float32 against
     `train.mixed_precision=bf16`, rounds alternating: whether bfloat16 pays on this machine before you turn it on
-    (with autograd it was 1.7x faster for SAC on one VM, 1.05x on another of the same kind; with the hand-written
-    backward passes of `train.manual_backward`, the default, 1.40x on the second).
+    (it was 1.7x faster for SAC on one VM, 1.05x on another of the same kind).
 
     python scripts/benchmark.py --only precision [--precision-algos sac td3] [--precision-steps 300]
 """

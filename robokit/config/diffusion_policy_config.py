@@ -232,14 +232,16 @@ class DiffusionPolicyConfig(BaseConfig):
             "algo.optim_params.policy.learning_rate.warmup_steps=1000",
             "algo.optim_params.policy.regularization.L2=0.001",
         ],
-        # DP-T sized for a CPU
+        # DP-T sized for a CPU; a higher learning rate and no attention dropout: on ObstacleReach, 6,000 steps
+        # reached 0.84 (DDIM-10) against 0.48 with lr 1e-4 and p_drop_attn 0.1 (README)
         "diffusion_policy_transformer_cpu": [
             "experiment.name=diffusion_policy_transformer_cpu",
             "algo.unet.enabled=false",
             "algo.transformer.enabled=true",
             "algo.transformer.n_layer=4",
             "algo.transformer.n_emb=128",
-            "algo.transformer.p_drop_attn=0.1",
+            "algo.transformer.p_drop_attn=0.0",
+            "algo.optim_params.policy.learning_rate.initial=0.0005",
             "algo.horizon.prediction_horizon=10",
             "algo.ddpm.enabled=false",
             "algo.ddim.enabled=true",

@@ -33,6 +33,13 @@ evaluation: episodes/s of evaluation rollouts (rollout_with_stats) in FetchPush-
 
     python scripts/benchmark.py --only evaluation [--eval-episodes 40] [--eval-envs 10]
 
+scale: the cost of training at scale. The memory monitor: train.py's loop (BC, as train_loop) with the monitor
+    reading every experiment.memory.every_n_steps=50 steps against without it (target: under 1%). DDP: gradient
+    steps/s of train.py with 2 gloo ranks (torchrun, batch B each) against 1 process with batch 2B, the same global
+    batch, read from each run's Train/Steps_per_second (epochs after the first).
+
+    python scripts/benchmark.py --only scale [--scale-epochs 4] [--steps 200]
+
 precision: milliseconds per gradient step of SAC and TD3 (default configs, HalfCheetah-v5's 17-dim observations
     and 6-dim actions, one torch thread, pre-made random batches) in float32 against
     `train.mixed_precision=bf16`, rounds alternating: whether bfloat16 pays on this machine before you turn it on
@@ -138,7 +145,7 @@ def bench_train_loop(dataset_path: Path, steps: int, rounds: int, batch_size: in
 
 
 IMAGE_KEY = "agentview_image"
-SECTIONS = ("train_loop", "image_memory", "image_loader", "offline_rl", "evaluation", "precision")
+SECTIONS = ("train_loop", "image_memory", "image_loader", "offline_rl", "evaluation", "precision", "scale")
 
 
 def synthetic_image_dataset(path: Path, n_demos: int = 200, length: int = 50, size: int = 84, seed: int = 0) -> int:
@@ -456,6 +463,73 @@ def report_precision(args) -> None:
               f"bf16 speed-up x{r['speedup']:.2f} (rounds x{r['speedup_min']:.2f}-x{r['speedup_max']:.2f})")
 
 
+def bench_memory_monitor(dataset_path: Path, steps: int, rounds: int, batch_size: int) -> dict:
+    """Steps/s of run_epoch with the memory monitor against without, rounds alternating."""
+    import torch
+
+    from robokit.algo import algo_factory
+    from robokit.config import apply_overrides, config_factory
+    from robokit.train.memory import MemoryMonitor
+    from robokit.train.offline import batch_stream, load_datasets, run_epoch
+
+    config = config_factory("bc")
+    apply_overrides(config, [f"train.batch_size={batch_size}", "experiment.validate=false"])
+    torch.manual_seed(0)
+    train_ds, _ = load_datasets(config, dataset_path)
+    algo = algo_factory("bc", config, train_ds.obs_key_shapes, train_ds.action_dim, "cpu")
+    algo.set_train()
+    batches = batch_stream(train_ds, batch_size, num_workers=0, seed=0)
+    every = config.experiment.memory.every_n_steps
+    monitor = MemoryMonitor(config.experiment.memory.max_fraction, every)
+
+    def rate(with_monitor: bool) -> float:
+        start = time.perf_counter()
+        run_epoch(algo, batches, steps, epoch=1, progress=False, monitor=monitor if with_monitor else None)
+        return steps / (time.perf_counter() - start)
+
+    rate(True), rate(False)  # warm-up
+    pairs = []
+    for _ in range(rounds):
+        off, on = rate(False), rate(True)
+        pairs.append(on / off)
+    return {"every": every, "ratio": statistics.median(pairs), "min": min(pairs), "max": max(pairs)}
+
+
+def bench_ddp(dataset_path: Path, steps: int, epochs: int, batch_size: int) -> dict:
+    """Steps/s (rank 0's, per epoch after the first) of train.py: 2 gloo ranks x batch B against 1 x 2B."""
+    from robokit.train.tb_events import read_scalars
+
+    script = str(Path(__file__).with_name("train.py"))
+    common = ["--config", str(Path(__file__).parents[1] / "configs" / "bc.json"), "--dataset", str(dataset_path),
+              "--no-progress", "--set", f"train.num_epochs={epochs}", f"experiment.epoch_every_n_steps={steps}",
+              "experiment.validate=false", "experiment.rollout.enabled=false", "experiment.save.enabled=false"]
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, launcher, batch in (("1 process", [sys.executable], 2 * batch_size),
+                                      ("2 ranks", [str(Path(sys.executable).with_name("torchrun")),
+                                                   "--nproc_per_node", "2"], batch_size)):
+            out = Path(tmp) / name.replace(" ", "_")
+            subprocess.run([*launcher, script, "--output", str(out), *common, f"train.batch_size={batch}"],
+                           check=True, capture_output=True)
+            (run,) = out.glob("*/*")
+            per_epoch = [v for _, v in read_scalars(run / "logs" / "tb")["Train/Steps_per_second"]][1:]
+            rates[name] = statistics.median(per_epoch)
+    return {"single": rates["1 process"], "ddp": rates["2 ranks"], "ratio": rates["2 ranks"] / rates["1 process"]}
+
+
+def report_scale(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.hdf5"
+        synthetic_dataset(path)
+        m = bench_memory_monitor(path, args.steps, args.rounds, args.batch_size)
+        print(f"scale       memory monitor (a reading every {m['every']} steps) {config_summary(args)}: steps/s ratio "
+              f"with/without {m['ratio']:.3f} (pairs {m['min']:.3f}-{m['max']:.3f}; target >= 0.99)")
+        d = bench_ddp(path, args.steps, args.scale_epochs, args.batch_size // 2)
+        print(f"            DDP, global batch {args.batch_size // 2 * 2}: 2 gloo ranks {d['ddp']:.1f} steps/s against "
+              f"1 process {d['single']:.1f} steps/s, ratio {d['ratio']:.3f} (on a CPU the ranks share its cores: "
+              "the ratio is the overhead, not a speed-up)")
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=200, help="gradient steps per timed round")
@@ -475,6 +549,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--precision-algos", nargs="+", choices=PRECISION_ALGOS, default=list(PRECISION_ALGOS),
                         help="online algorithms timed by precision")
     parser.add_argument("--precision-steps", type=int, default=300, help="gradient steps per timed round of precision")
+    parser.add_argument("--scale-epochs", type=int, default=4, help="epochs of --steps steps per run of scale's DDP")
     parser.add_argument("--rss-child", nargs=3, help=argparse.SUPPRESS)  # internal: image_memory's subprocess
     return parser.parse_args()
 
@@ -506,6 +581,8 @@ def main() -> None:
         report_evaluation(args)
     if "precision" in args.only:
         report_precision(args)
+    if "scale" in args.only:
+        report_scale(args)
 
 
 def config_summary(args) -> str:

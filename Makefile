@@ -18,12 +18,13 @@ $(STAMP): setup.py
 
 setup: $(STAMP)
 
-## fast test suite (what CI runs); `make test-all` adds the slow learning checks
+## fast test suite (what CI runs), on two worker processes; `make test-all` adds the slow learning checks
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest tests -q -m "not slow" -p no:cacheprovider
+	$(PY) -m pytest tests -q -m "not slow" -p no:cacheprovider -n $(TEST_WORKERS)
 
 test-all: $(STAMP)
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	$(PY) -m pytest tests -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 ## FetchPush demonstrations -> BC policy -> 50 evaluation episodes + video
 demo: $(STAMP)

@@ -526,8 +526,8 @@ def report_scale(args) -> None:
               f"with/without {m['ratio']:.3f} (pairs {m['min']:.3f}-{m['max']:.3f}; target >= 0.99)")
         d = bench_ddp(path, args.steps, args.scale_epochs, args.batch_size // 2)
         print(f"            DDP, global batch {args.batch_size // 2 * 2}: 2 gloo ranks {d['ddp']:.1f} steps/s against "
-              f"1 process {d['single']:.1f} steps/s, ratio {d['ratio']:.3f} (on a CPU the ranks share its cores: "
-              "the ratio is the overhead, not a speed-up)")
+              f"1 process {d['single']:.1f} steps/s, ratio {d['ratio']:.3f} (on a CPU the ranks share its cores, "
+              "each with one thread under torchrun)")
 
 
 def parse_args() -> argparse.Namespace:

@@ -12,7 +12,7 @@ import torch
 
 from robokit.algo.base import PolicyAlgo
 from robokit.algo.chunking import ChunkSpec
-from robokit.algo.losses import masked_mean
+from robokit.algo.losses import masked_mean, policy_loss_log
 from robokit.algo.registry import register_algo_factory_func
 from robokit.errors import ConfigError
 from robokit.models.act import ACTNetwork
@@ -95,13 +95,7 @@ class ACT(PolicyAlgo):
         return info
 
     def log_info(self, info: dict) -> dict:
-        log = super().log_info(info)
-        names = {"action_loss": "Loss", "l1_loss": "L1_Loss", "kl_loss": "KL_Loss"}
-        for name, value in info["losses"].items():
-            log[names[name]] = value.item()
-        if info.get("policy_grad_norm") is not None:
-            log["Policy_Grad_Norms"] = float(info["policy_grad_norm"])
-        return log
+        return {**super().log_info(info), **policy_loss_log(info)}
 
     # ----- deployment -----
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:

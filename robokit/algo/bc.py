@@ -11,7 +11,7 @@ import dataclasses
 import torch
 
 from robokit.algo.base import PolicyAlgo
-from robokit.algo.losses import action_losses, masked_mean
+from robokit.algo.losses import action_losses, masked_mean, policy_loss_log
 from robokit.algo.registry import register_algo_factory_func
 from robokit.errors import ConfigError
 from robokit.models.policy_nets import MLPPolicy, RNNPolicy, TransformerPolicy, VAEPolicy
@@ -54,15 +54,6 @@ def algo_config_to_class(algo_config):
     return BC, {}
 
 
-LOG_NAMES = {
-    "action_loss": "Loss",
-    "l2_loss": "L2_Loss",
-    "l1_loss": "L1_Loss",
-    "cos_loss": "Cosine_Loss",
-    "log_likelihood": "Log_Likelihood",
-    "kl_loss": "KL_Loss",
-    "reconstruction_loss": "Reconstruction_Loss",
-}
 
 
 def _as_dict(section) -> dict:
@@ -130,12 +121,7 @@ class BC(PolicyAlgo):
         return info
 
     def log_info(self, info: dict) -> dict:
-        log = super().log_info(info)
-        for name, value in info["losses"].items():
-            log[LOG_NAMES.get(name, name)] = value.item()
-        if info.get("policy_grad_norm") is not None:
-            log["Policy_Grad_Norms"] = float(info["policy_grad_norm"])
-        return log
+        return {**super().log_info(info), **policy_loss_log(info)}
 
     # ----- deployment -----
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:

@@ -21,7 +21,7 @@ from torch import nn
 
 from robokit.algo.base import PolicyAlgo
 from robokit.algo.chunking import ChunkSpec
-from robokit.algo.losses import masked_mean
+from robokit.algo.losses import masked_mean, policy_loss_log
 from robokit.algo.registry import register_algo_factory_func
 from robokit.errors import ConfigError
 from robokit.models.diffusion_unet import ConditionalUnet1D, DiffusionTransformer
@@ -124,10 +124,8 @@ class DiffusionPolicy(PolicyAlgo):
         return info
 
     def log_info(self, info: dict) -> dict:
-        log = super().log_info(info)
-        log["Loss"] = log["L2_Loss"] = info["losses"]["l2_loss"].item()
-        if info.get("policy_grad_norm") is not None:
-            log["Policy_Grad_Norms"] = float(info["policy_grad_norm"])
+        log = {**super().log_info(info), **policy_loss_log(info)}
+        log["Loss"] = log["L2_Loss"]  # the denoising loss is the whole loss
         return log
 
     # ----- deployment -----

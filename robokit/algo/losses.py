@@ -1,4 +1,5 @@
-"""Action losses with optional padding masks: steps (PAD_MASK, (B, T)) and action dims (ACTION_MASK, (B, A)).
+"""Action losses with optional padding masks: steps (PAD_MASK, (B, T)) and action dims (ACTION_MASK, (B, A)); the
+log names of policy loss terms.
 
 A masked-out action dim (the zero slot of a robot with fewer joints, robokit.data.embodiment) takes no part
 in a loss: its gradient is exactly zero and adding such a slot leaves the loss unchanged.
@@ -80,3 +81,24 @@ def _action_term(name: str, pred: torch.Tensor, target: torch.Tensor, mask: torc
     if mask is None:  # every step has A elements: the mean of the per-step means is the overall mean, one kernel
         return elementwise(pred, target)
     return masked_mean(elementwise(pred, target, reduction="none").mean(-1), mask)
+
+
+#: log names of policy loss terms (robomimic's)
+LOG_NAMES = {
+    "action_loss": "Loss",
+    "l2_loss": "L2_Loss",
+    "l1_loss": "L1_Loss",
+    "cos_loss": "Cosine_Loss",
+    "log_likelihood": "Log_Likelihood",
+    "kl_loss": "KL_Loss",
+    "reconstruction_loss": "Reconstruction_Loss",
+}
+
+
+def policy_loss_log(info: dict) -> dict:
+    """{log name: float} of a policy's `train_on_batch` info: each loss term under its LOG_NAMES name, and the
+    policy's gradient norm when it was measured."""
+    log = {LOG_NAMES.get(name, name): value.item() for name, value in info["losses"].items()}
+    if info.get("policy_grad_norm") is not None:
+        log["Policy_Grad_Norms"] = float(info["policy_grad_norm"])
+    return log

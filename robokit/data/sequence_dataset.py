@@ -147,14 +147,7 @@ class SequenceDataset(Dataset):
         self._padded_obs_keys: list[str] = []  # every padded key the layout offers
         if self.obs_layout is None:
             return {}
-        embodiment = fmt.read_embodiment(self.hdf5_path)
-        if embodiment is None:
-            raise DatasetError(f"{self.hdf5_path}: the file does not name its observations (no data.attrs"
-                               f"['{fmt.EMBODIMENT_ATTR}']), which an input robot data spec needs; fix: write the "
-                               "names (datasets/README.md) or train without a data spec")
-        if embodiment.robot not in self.obs_layout.spec:
-            raise DatasetError(f"{self.hdf5_path}: the file's robot '{embodiment.robot}' is not in the input robot "
-                               f"data spec (robots: {', '.join(self.obs_layout.spec.robots)})")
+        embodiment = self._named_embodiment(self.obs_layout, "observations", "input")
         unsupported = [dt.value for dt in self.obs_layout.data_types if dt not in self.obs_layout.flat_data_types]
         if unsupported:
             raise DatasetError(f"obs_layout: padding {', '.join(unsupported)} (camera / language slots) is not "
@@ -260,19 +253,27 @@ class SequenceDataset(Dataset):
                     self._checked_read(handles, ep, k, out=arrays[k][s:e])
         self._cache = arrays
 
+    def _named_embodiment(self, layout, what: str, which: str):
+        """The file's names (read once per dataset), checked to name `what` for a robot of `layout`'s spec
+        (`which`: "input" or "output")."""
+        if not hasattr(self, "_embodiment"):
+            self._embodiment = fmt.read_embodiment(self.hdf5_path)
+        embodiment = self._embodiment
+        if embodiment is None:
+            raise DatasetError(f"{self.hdf5_path}: the file does not name its {what} (no data.attrs"
+                               f"['{fmt.EMBODIMENT_ATTR}']), which an {which} robot data spec needs; fix: write the "
+                               "names (datasets/README.md) or train without a data spec")
+        if embodiment.robot not in layout.spec:
+            raise DatasetError(f"{self.hdf5_path}: the file's robot '{embodiment.robot}' is not in the "
+                               f"{which} robot data spec (robots: {', '.join(layout.spec.robots)})")
+        return embodiment
+
     def _pad_actions(self) -> None:
         """With an action_layout: the cached actions (N, A) -> (N, W), each named item at its robot's slot."""
         self._action_mask = None
         if self.action_layout is None:
             return
-        embodiment = fmt.read_embodiment(self._h5())
-        if embodiment is None:
-            raise DatasetError(f"{self.hdf5_path}: the file does not name its actions (no data.attrs"
-                               f"['{fmt.EMBODIMENT_ATTR}']), which a robot data spec needs; fix: write the names "
-                               "(datasets/README.md) or train without a data spec")
-        if embodiment.robot not in self.action_layout.spec:
-            raise DatasetError(f"{self.hdf5_path}: the file's robot '{embodiment.robot}' is not in the output robot "
-                               f"data spec (robots: {', '.join(self.action_layout.spec.robots)})")
+        embodiment = self._named_embodiment(self.action_layout, "actions", "output")
         index = self.action_layout.flat_index(embodiment.robot, embodiment, actions=True, where=self.hdf5_path)
         src = np.array([col for _, col, _ in index], dtype=np.int64)
         dest = np.array([slot for _, _, slot in index], dtype=np.int64)

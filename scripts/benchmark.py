@@ -81,13 +81,13 @@ def synthetic_dataset(path: Path, n_demos: int = 200, length: int = 50, seed: in
     split_train_val(path, val_ratio=0.1, seed=seed)
 
 
-def bench_train_loop(dataset_path: Path, steps: int, rounds: int, batch_size: int) -> dict:
+def bc_in_training(dataset_path: Path, batch_size: int):
+    """(config, dataset, BC algo in train mode, batch stream) as train.py's loop has them."""
     import torch
-    from torch import nn
 
     from robokit.algo import algo_factory
     from robokit.config import apply_overrides, config_factory
-    from robokit.train.offline import batch_stream, load_datasets, run_epoch
+    from robokit.train.offline import batch_stream, load_datasets
 
     config = config_factory("bc")
     apply_overrides(config, [f"train.batch_size={batch_size}", "experiment.validate=false"])
@@ -95,7 +95,16 @@ def bench_train_loop(dataset_path: Path, steps: int, rounds: int, batch_size: in
     train_ds, _ = load_datasets(config, dataset_path)
     algo = algo_factory("bc", config, train_ds.obs_key_shapes, train_ds.action_dim, "cpu")
     algo.set_train()
-    batches = batch_stream(train_ds, batch_size, num_workers=0, seed=0)
+    return config, train_ds, algo, batch_stream(train_ds, batch_size, num_workers=0, seed=0)
+
+
+def bench_train_loop(dataset_path: Path, steps: int, rounds: int, batch_size: int) -> dict:
+    import torch
+    from torch import nn
+
+    from robokit.train.offline import run_epoch
+
+    config, train_ds, algo, batches = bc_in_training(dataset_path, batch_size)
 
     # the bare loop: the same layer sizes (ReLUs in place, as robokit's MLP runs them) and optimiser settings,
     # one pre-made batch
@@ -465,20 +474,10 @@ def report_precision(args) -> None:
 
 def bench_memory_monitor(dataset_path: Path, steps: int, rounds: int, batch_size: int) -> dict:
     """Steps/s of run_epoch with the memory monitor against without, rounds alternating."""
-    import torch
-
-    from robokit.algo import algo_factory
-    from robokit.config import apply_overrides, config_factory
     from robokit.train.memory import MemoryMonitor
-    from robokit.train.offline import batch_stream, load_datasets, run_epoch
+    from robokit.train.offline import run_epoch
 
-    config = config_factory("bc")
-    apply_overrides(config, [f"train.batch_size={batch_size}", "experiment.validate=false"])
-    torch.manual_seed(0)
-    train_ds, _ = load_datasets(config, dataset_path)
-    algo = algo_factory("bc", config, train_ds.obs_key_shapes, train_ds.action_dim, "cpu")
-    algo.set_train()
-    batches = batch_stream(train_ds, batch_size, num_workers=0, seed=0)
+    config, train_ds, algo, batches = bc_in_training(dataset_path, batch_size)
     every = config.experiment.memory.every_n_steps
     monitor = MemoryMonitor(config.experiment.memory.max_fraction, every)
 

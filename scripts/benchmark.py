@@ -488,8 +488,11 @@ def bench_memory_monitor(dataset_path: Path, steps: int, rounds: int, batch_size
 
     rate(True), rate(False)  # warm-up
     pairs = []
-    for _ in range(rounds):
-        off, on = rate(False), rate(True)
+    for i in range(rounds):  # which side runs first alternates too: no order bias
+        if i % 2:
+            on, off = rate(True), rate(False)
+        else:
+            off, on = rate(False), rate(True)
         pairs.append(on / off)
     return {"every": every, "ratio": statistics.median(pairs), "min": min(pairs), "max": max(pairs)}
 

@@ -1,13 +1,22 @@
 # robokit: `make demo` and `make test` each set up .venv on a fresh machine, then run.
+# `make test` also sets up .venv-robosuite (the robosuite extra: robosuite 1.5.2, mujoco 3.9.0, numpy<2) for the
+# robosuite tests.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.robokit-installed
+RS_VENV ?= .venv-robosuite
+RS_PY := $(RS_VENV)/bin/python
+RS_STAMP := $(RS_VENV)/.robokit-installed
 DEMO_DIR ?= demo_output
-export MUJOCO_GL ?= egl
-export PYOPENGL_PLATFORM ?= egl
+# headless rendering: EGL, or OSMesa on a machine that has OSMesa and no EGL
+ifeq ($(origin MUJOCO_GL),undefined)
+MUJOCO_GL := $(shell python3 -c "import ctypes.util as u; print('osmesa' if u.find_library('OSMesa') and not u.find_library('EGL') else 'egl')")
+endif
+PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
+export MUJOCO_GL PYOPENGL_PLATFORM
 
-.PHONY: setup test test-all demo benchmark benchmark-online configs clean
+.PHONY: setup setup-robosuite test test-main test-robosuite test-all demo benchmark benchmark-online configs clean
 
 $(STAMP): setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,13 +27,29 @@ $(STAMP): setup.py
 
 setup: $(STAMP)
 
-## fast test suite (what CI runs), on two worker processes; `make test-all` adds the slow learning checks
+$(RS_STAMP): setup.py
+	test -x $(RS_PY) || python3 -m venv $(RS_VENV)
+	$(RS_PY) -m pip install --quiet --upgrade pip
+	$(RS_PY) -m pip install --quiet torch==2.13.0
+	$(RS_PY) -m pip install --quiet -e ".[sim,dev,robosuite]"
+	touch $(RS_STAMP)
+
+setup-robosuite: $(RS_STAMP)
+
+## fast test suite (what CI runs), on two worker processes; `make test-all` adds the slow learning checks.
+## The main venv skips the robosuite tests (no robosuite there); they run afterwards in .venv-robosuite.
 TEST_WORKERS ?= 2
-test: $(STAMP)
+test: test-main test-robosuite
+
+test-main: $(STAMP)
 	$(PY) -m pytest tests -q -m "not slow" -p no:cacheprovider -n $(TEST_WORKERS)
 
-test-all: $(STAMP)
+test-robosuite: $(RS_STAMP)
+	$(RS_PY) -m pytest tests -q -m "robosuite and not slow" -p no:cacheprovider -n $(TEST_WORKERS)
+
+test-all: $(STAMP) $(RS_STAMP)
 	$(PY) -m pytest tests -q -p no:cacheprovider -n $(TEST_WORKERS)
+	$(RS_PY) -m pytest tests -q -m robosuite -p no:cacheprovider -n $(TEST_WORKERS)
 
 ## FetchPush demonstrations -> BC policy -> 50 evaluation episodes + video
 demo: $(STAMP)

@@ -1,4 +1,5 @@
-"""Shared test set-up: headless MuJoCo rendering, the `slow` marker (excluded by `make test`), a real dataset."""
+"""Shared test set-up: headless MuJoCo rendering, the `slow` marker (excluded by `make test`), the `robosuite`
+marker (tests that need the robosuite extra: `make test` runs them in .venv-robosuite), a real dataset."""
 
 import os
 from pathlib import Path
@@ -13,6 +14,8 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: learning checks that take minutes; run with `make test-all`")
+    config.addinivalue_line("markers", "robosuite: needs the robosuite extra (skipped without it); `make test` runs "
+                                       "them in .venv-robosuite")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import abc
 import numpy as np
 
 GYM_TYPE = 2  # robomimic's EnvType.GYM_TYPE, stored in a dataset's env_args["type"]
+ROBOSUITE_TYPE = 1  # robomimic's EnvType.ROBOSUITE_TYPE (robokit.envs.robosuite_env, the robosuite extra)
 
 
 class EnvBase(abc.ABC):

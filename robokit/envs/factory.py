@@ -6,12 +6,13 @@ import difflib
 
 import gymnasium
 
-from robokit.envs.base import GYM_TYPE, EnvBase
+from robokit.envs.base import GYM_TYPE, ROBOSUITE_TYPE, EnvBase
 from robokit.envs.gym_env import GymEnv, is_registered, register_robotics_envs
 from robokit.errors import UserError
 
-ROBOSUITE_TYPE = 1  # robomimic's EnvType values, for clear error messages
 REFERENCE_TASKS = ("FetchReach-v4", "FetchPush-v4", "FetchPickAndPlace-v4", "robokit/ObstacleReach-v0")
+ROBOSUITE_EXTRA_HINT = ('install the robosuite extra: `pip install -e ".[robosuite]"` (robosuite 1.5.2, '
+                        'mujoco 3.9.0, numpy<2), or `make setup-robosuite` for .venv-robosuite')
 SIM_EXTRA_HINT = "install the simulators with `pip install 'robokit[sim]'` (mujoco, gymnasium-robotics)"
 
 
@@ -26,18 +27,30 @@ def create_env(
     if not isinstance(env_args, dict):
         raise UserError(f"env_args must be a dict with env_name/type/env_kwargs, got {type(env_args).__name__}")
     env_type = env_args.get("type", GYM_TYPE)
-    if env_type == ROBOSUITE_TYPE:
-        raise UserError("robosuite environments (env_args type 1) are not supported yet; "
-                        f"robokit runs gymnasium environments (type {GYM_TYPE})")
-    if env_type != GYM_TYPE:
-        raise UserError(f"unsupported env_args type {env_type!r}; "
-                        f"robokit runs gymnasium environments (type {GYM_TYPE})")
+    if env_type not in (GYM_TYPE, ROBOSUITE_TYPE):
+        raise UserError(f"unsupported env_args type {env_type!r}; robokit runs gymnasium (type {GYM_TYPE}) and "
+                        f"robosuite (type {ROBOSUITE_TYPE}) environments")
     name = env_name or env_args.get("env_name")
     if not name:
         raise UserError("env_args has no 'env_name'; pass env_name= to choose the environment")
     env_kwargs = dict(env_args.get("env_kwargs") or {})
     env_kwargs.update(kwarg_overrides)
+    if env_type == ROBOSUITE_TYPE:
+        return create_robosuite_env(name, render_offscreen=render_offscreen, **env_kwargs)
     return create_env_from_name(name, render_offscreen=render_offscreen, **env_kwargs)
+
+
+def create_robosuite_env(env_name: str, render_offscreen: bool = False, **env_kwargs) -> EnvBase:
+    """`RobosuiteEnv(env_name, **env_kwargs)` (robomimic's env type 1), with a one-line `UserError` when the
+    robosuite extra is not installed."""
+    try:
+        from robokit.envs.robosuite_env import RobosuiteEnv, import_robosuite
+
+        import_robosuite()
+    except ImportError as exc:
+        raise UserError(f"{env_name} is a robosuite environment (env_args type {ROBOSUITE_TYPE}) but robosuite "
+                        f"cannot be imported ({exc}); {ROBOSUITE_EXTRA_HINT}") from None
+    return RobosuiteEnv(env_name, render_offscreen=render_offscreen, **env_kwargs)
 
 
 def create_envs(env_args: dict, num_envs: int, mode: str = "sync", render_offscreen: bool = False,

@@ -4,7 +4,7 @@
 
 Prints demo and sample counts, trajectory length statistics, filter keys, env_args, obs keys with shapes
 and dtypes, the named items of actions and obs keys (robot, data type and names per column, when the file has
-them: data.attrs["robokit_embodiment"]), and the action dimension with per-dim min/max; then runs the validator. Exit code 2 (one line on
+them: data.attrs["robokit_embodiment"]; each robot of a file of several), and the action dimension with per-dim min/max; then runs the validator. Exit code 2 (one line on
 stderr) when the file is missing, unreadable or has problems.
 """
 
@@ -45,7 +45,9 @@ def main(argv=None):
         env_args = _safe(lambda: fmt.read_env_args(f))
         specs = _safe(lambda: fmt.obs_specs(f), {})
         has_names = fmt.EMBODIMENT_ATTR in f["data"].attrs
-        embodiment = _safe(lambda: fmt.read_embodiment(f)) if has_names else None
+        embodiments = _safe(lambda: fmt.read_embodiments(f)) if has_names else None
+        robots = _safe(lambda: fmt.demo_robots(f, demos), []) if embodiments else []
+        robot_env_args = _safe(lambda: fmt.read_robot_env_args(f), {}) if embodiments and len(embodiments) > 1 else {}
         actions = [a for a in (_safe(lambda d=d: fmt.read_episode(f, d, [], ["actions"])["actions"]) for d in demos)
                    if a is not None and a.ndim == 2]
 
@@ -66,14 +68,17 @@ def main(argv=None):
         print(f"  {k}: shape {shape}, dtype {dtype}")
     if not has_names:
         print("names: none (no robokit_embodiment attribute)")
-    elif embodiment is None:
+    elif embodiments is None:
         print("names: unreadable (see problems)")
     else:
-        print(f"names: robot '{embodiment.robot}'")
-        rows = ([("actions", embodiment.actions)] if embodiment.actions else []) + \
-            [(f"obs/{k}", segs) for k, segs in embodiment.obs.items()]
-        for key, segs in rows:
-            print(f"  {key}: " + " + ".join(f"{s.data_type.value} [{', '.join(s.names)}]" for s in segs))
+        for embodiment in embodiments.values():
+            count = f", {robots.count(embodiment.robot)} demos" if len(embodiments) > 1 else ""
+            env = robot_env_args.get(embodiment.robot, {}).get("env_name")
+            print(f"names: robot '{embodiment.robot}'" + count + (f", env {env}" if env else ""))
+            rows = ([("actions", embodiment.actions)] if embodiment.actions else []) + \
+                [(f"obs/{k}", segs) for k, segs in embodiment.obs.items()]
+            for key, segs in rows:
+                print(f"  {key}: " + " + ".join(f"{s.data_type.value} [{', '.join(s.names)}]" for s in segs))
     if actions and len({a.shape[1] for a in actions}) == 1:
         stacked = np.concatenate(actions)  # (total steps, A)
         np.set_printoptions(precision=4, suppress=True, linewidth=120)

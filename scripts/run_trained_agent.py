@@ -30,6 +30,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--async_envs", action="store_true",
                         help="with --num_envs > 1: each env in its own process, stepping in parallel")
     parser.add_argument("--no_terminate_on_success", action="store_true", help="run to the horizon after success")
+    parser.add_argument("--robot", default=None,
+                        help="a model trained on robot data specs: feed it as this robot of its training data (by "
+                             "names; default env: the one the robot was recorded in)")
+    parser.add_argument("--robot_spec", metavar="JSON", default=None,
+                        help="a robot the model was not trained on: its data spec {data type: [names]} (JSON text or "
+                             "a .json file), read from --env's observations by name")
     parser.add_argument("--device", default=None, help="torch device (default: the checkpoint's preference)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser.parse_args()
@@ -56,8 +62,10 @@ def main() -> None:
     if args.dataset_path is not None and Path(args.dataset_path).exists():
         raise UserError(f"{args.dataset_path} already exists; choose another --dataset_path")
 
-    policy, ckpt = policy_from_checkpoint(ckpt_path=args.agent, device=args.device, algo_module=args.algo_module)
-    envs = create_envs(env_args_from_checkpoint(ckpt), min(args.num_envs, args.n_rollouts),
+    robot_kwargs, env_args = robot_arguments(args)
+    policy, ckpt = policy_from_checkpoint(ckpt_path=args.agent, device=args.device, algo_module=args.algo_module,
+                                          **robot_kwargs)
+    envs = create_envs(env_args or env_args_from_checkpoint(ckpt), min(args.num_envs, args.n_rollouts),
                        "async" if args.async_envs else "sync", render_offscreen=args.video_path is not None,
                        env_name=args.env)
     env = envs[0]
@@ -81,6 +89,39 @@ def main() -> None:
             print(f"video: {args.video_path}")
         if args.dataset_path:
             print(f"rollouts dataset: {args.dataset_path}")
+
+
+def robot_arguments(args) -> tuple[dict, dict | None]:
+    """(policy_from_checkpoint's robot / robot_spec / embodiment, the env_args to roll out in or None) of --robot
+    and --robot_spec; a new robot's embodiment comes from the environment (robokit.envs.embodiments)."""
+    from pathlib import Path
+
+    from robokit.envs import create_env
+    from robokit.envs.embodiments import embodiment_for_env
+    from robokit.errors import UserError
+    from robokit.train.checkpoint import env_args_from_checkpoint, load_checkpoint
+
+    if args.robot is None and args.robot_spec is None:
+        return {}, None
+    ckpt = load_checkpoint(args.agent)
+    recorded = (ckpt.get("robot_data") or {}).get("env_args", {})
+    env_args = recorded.get(args.robot) if args.robot is not None and args.env is None else None
+    kwargs = {"robot": args.robot}
+    if args.robot_spec is not None:
+        text = Path(args.robot_spec).read_text() if args.robot_spec.endswith(".json") else args.robot_spec
+        try:
+            kwargs["robot_spec"] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"--robot_spec is not valid JSON ({exc})") from None
+        env = create_env(env_args or env_args_from_checkpoint(ckpt), env_name=args.env)
+        shapes = {k: tuple(s.shape) for k, s in env.observation_space.spaces.items()}
+        embodiment = embodiment_for_env(env.name, shapes, tuple(env.action_space.shape), env.serialize()["env_kwargs"])
+        env.close()
+        if embodiment is None:
+            raise UserError(f"--robot_spec: robokit does not know the names of {env.name}'s items "
+                            "(robokit/envs/embodiments.py); load the policy in Python with embodiment=...")
+        kwargs["embodiment"] = embodiment
+    return kwargs, env_args
 
 
 if __name__ == "__main__":

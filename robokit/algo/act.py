@@ -2,7 +2,8 @@
 
 Training (Zhao et al. 2023): the style encoder reads the demonstrated chunk and gives q(z | s, a_{t:t+k}); the
 transformer decodes the chunk from z and the observation tokens. The loss is the L1 error over the chunk's real
-steps (steps past the episode's end are padding, masked out) + kl_weight x KL(q || N(0, I)).
+steps (steps past the episode's end are padding, masked out) and, for multi-robot data, real action dims
+(ACTION_MASK) + kl_weight x KL(q || N(0, I)).
 
 Deployment: z = 0; `get_action` returns the whole chunk (B, chunk_size, A) and `chunk_spec` tells
 `RolloutPolicy` how to execute it: `n_action_steps` actions from a queue, or temporal ensembling.
@@ -12,7 +13,7 @@ import torch
 
 from robokit.algo.base import PolicyAlgo
 from robokit.algo.chunking import ChunkSpec
-from robokit.algo.losses import masked_mean, policy_loss_log
+from robokit.algo.losses import masked_entry_mean, policy_loss_log, zero_padded_dims
 from robokit.algo.registry import register_algo_factory_func
 from robokit.errors import ConfigError
 from robokit.models.act import ACTNetwork
@@ -31,13 +32,17 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
 
 
-def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean absolute error over the action dims, averaged over the steps `mask` (B, k) keeps: (B, k, A) -> ()."""
-    return masked_mean((pred - target).abs().mean(-1), mask)
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
+              action_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean absolute error over the real entries of (B, k, A) chunks -> (): the steps `mask` (B, k) keeps and,
+    for multi-robot data, the action dims `action_mask` (B, A) keeps (padded dims get exactly zero gradient)."""
+    return masked_entry_mean((pred - target).abs(), mask, action_mask)
 
 
 class ACT(PolicyAlgo):
     """ACT policy: `get_action` -> chunks (B, chunk_size, A) of normalised actions, index 0 the current step."""
+
+    SUPPORTS_ACTION_MASK = True  # the L1 loss leaves a robot's padded action dims out
 
     def _create_networks(self) -> None:
         cfg = self.algo_config
@@ -70,15 +75,17 @@ class ACT(PolicyAlgo):
             K.OBS: {key: batch[K.OBS][key][:, t] for key in self.obs_shapes},
             K.ACTIONS: actions,
             K.PAD_MASK: mask[:, t : t + k] if mask is not None else None,
+            K.ACTION_MASK: batch.get(K.ACTION_MASK),  # (B, A) multi-robot data: False at padded dims
         }
         return to_device({**selected, **self._goal_batch(batch)}, self.device)
 
     def _forward_training(self, batch: dict):
-        return self.nets["policy"](batch[K.OBS], batch.get(K.GOAL_OBS), batch[K.ACTIONS], batch.get(K.PAD_MASK))
+        actions = zero_padded_dims(batch[K.ACTIONS], batch.get(K.ACTION_MASK))  # the style encoder reads real dims only
+        return self.nets["policy"](batch[K.OBS], batch.get(K.GOAL_OBS), actions, batch.get(K.PAD_MASK))
 
     def _compute_losses(self, predictions, batch: dict) -> dict:
         chunk, mu, logvar = predictions  # (B, k, A), (B, Z) or None
-        losses = {"l1_loss": masked_l1(chunk, batch[K.ACTIONS], batch.get(K.PAD_MASK))}
+        losses = {"l1_loss": masked_l1(chunk, batch[K.ACTIONS], batch.get(K.PAD_MASK), batch.get(K.ACTION_MASK))}
         if mu is not None:
             losses["kl_loss"] = kl_to_standard_normal(mu, logvar).mean()
             losses["action_loss"] = losses["l1_loss"] + self.algo_config.kl_weight * losses["kl_loss"]

@@ -322,7 +322,16 @@ def _fused_adam_supported(parameters: list) -> bool:
 
 class PolicyAlgo(Algo):
     """An algorithm with a policy: `get_action(obs_dict, goal_dict=None) -> (B, A) tensor`, or a chunk (B, H, A)
-    of the next H actions (index 0: the current step's) when `chunk_spec` is set."""
+    of the next H actions (index 0: the current step's) when `chunk_spec` is set.
+
+    Multi-robot data (robokit.data.embodiment): a batch's ACTION_MASK (B, A) is False at a robot's padded
+    action dims. An algorithm whose losses leave those out (exactly zero gradient there) sets
+    SUPPORTS_ACTION_MASK; the training loop refuses padded actions for the others. At inference
+    `inference_action_mask` (A,) bool, set by a RolloutPolicy fed by a robot's names, says which dims are real.
+    """
+
+    SUPPORTS_ACTION_MASK: bool = False
+    inference_action_mask: torch.Tensor | None = None
 
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:
         raise NotImplementedError

@@ -11,7 +11,7 @@ import dataclasses
 import torch
 
 from robokit.algo.base import PolicyAlgo
-from robokit.algo.losses import action_losses, masked_mean, policy_loss_log
+from robokit.algo.losses import action_losses, masked_log_prob, masked_mean, policy_loss_log, zero_padded_dims
 from robokit.algo.registry import register_algo_factory_func
 from robokit.errors import ConfigError
 from robokit.models.policy_nets import MLPPolicy, RNNPolicy, TransformerPolicy, VAEPolicy
@@ -67,6 +67,7 @@ class BC(PolicyAlgo):
     """
 
     HEAD = "deterministic"
+    SUPPORTS_ACTION_MASK = True  # every variant leaves padded action dims out of its loss
 
     # ----- networks -----
     @property
@@ -135,20 +136,12 @@ class BC(PolicyAlgo):
         return out
 
 
-def _refuse_padded_actions(algo, batch: dict, what: str) -> None:
-    """ConfigError when a batch has padded action dims (ACTION_MASK False somewhere) that `what` cannot leave out."""
-    action_mask = batch.get(K.ACTION_MASK)
-    if action_mask is not None and not bool(action_mask.all()):
-        raise ConfigError(f"{type(algo).__name__}: {what} cannot leave out padded action dims yet; fix: train "
-                          "multi-robot (padded) data with plain BC's deterministic head (L2 / L1 / cosine losses)")
-
-
 class _DistributionLoss:
     """Mixin: the policy outputs a distribution; the loss is its negative log-likelihood of the data."""
 
     def _compute_losses(self, predictions, batch: dict) -> dict:
-        _refuse_padded_actions(self, batch, "the likelihood of a Gaussian / GMM head")
-        log_prob = predictions.log_prob(batch[K.ACTIONS])  # (B,) or (B, T)
+        # (B,) or (B, T); over a robot's real action dims only (the marginal over its padded ones)
+        log_prob = masked_log_prob(predictions, batch[K.ACTIONS], batch.get(K.ACTION_MASK))
         mask = batch.get(K.PAD_MASK)
         log_likelihood = masked_mean(log_prob, mask)
         return {"log_likelihood": log_likelihood, "action_loss": -log_likelihood}
@@ -180,20 +173,33 @@ class BC_VAE(BC):
                                                                          self.ac_dim))
 
     def _forward_training(self, batch: dict):
-        return self.nets["policy"].forward_train(batch[K.OBS], batch.get(K.GOAL_OBS), batch[K.ACTIONS])
+        actions = zero_padded_dims(batch[K.ACTIONS], batch.get(K.ACTION_MASK))  # the encoder reads real dims only
+        return self.nets["policy"].forward_train(batch[K.OBS], batch.get(K.GOAL_OBS), actions)
 
     def _compute_losses(self, predictions, batch: dict) -> dict:
-        _refuse_padded_actions(self, batch, "the VAE's reconstruction loss")
         reconstruction, kl = predictions
-        losses = vae_losses(reconstruction, kl, batch[K.ACTIONS], self.algo_config.vae)
+        losses = vae_losses(reconstruction, kl, batch[K.ACTIONS], self.algo_config.vae, batch.get(K.ACTION_MASK))
         losses["action_loss"] = losses.pop("loss")
         return losses
 
 
-def vae_losses(reconstruction: torch.Tensor, kl: torch.Tensor, target: torch.Tensor, vae_cfg) -> dict:
-    """ELBO terms of a VAE over (B, D) targets: reconstruction (mean or sum over D), KL, and their weighted sum."""
+def vae_losses(reconstruction: torch.Tensor, kl: torch.Tensor, target: torch.Tensor, vae_cfg,
+               target_mask: torch.Tensor | None = None) -> dict:
+    """ELBO terms of a VAE over (B, D) targets: reconstruction (mean or sum over D), KL, and their weighted sum.
+
+    target_mask: (B, D) bool, False at padded dims (multi-robot actions): the reconstruction is then the sum or
+    mean over the real dims only, and padded dims get exactly zero gradient."""
     squared_error = (reconstruction - target) ** 2  # (B, D)
-    per_sample = squared_error.sum(-1) if vae_cfg.decoder.reconstruction_sum_across_elements else squared_error.mean(-1)
+    if target_mask is not None:
+        real = target_mask.to(device=squared_error.device, dtype=torch.bool)
+        squared_error = torch.where(real, squared_error, squared_error.new_zeros(()))
+        total = squared_error.sum(-1)
+        per_sample = (total if vae_cfg.decoder.reconstruction_sum_across_elements
+                      else total / real.sum(-1).clamp_min(1).to(total.dtype))
+    elif vae_cfg.decoder.reconstruction_sum_across_elements:
+        per_sample = squared_error.sum(-1)
+    else:
+        per_sample = squared_error.mean(-1)
     losses = {"reconstruction_loss": per_sample.mean(), "kl_loss": kl.mean()}
     losses["loss"] = losses["reconstruction_loss"] + vae_cfg.kl_weight * losses["kl_loss"]
     return losses

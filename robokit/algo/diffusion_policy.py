@@ -3,7 +3,8 @@
 The policy denoises a chunk of Tp actions conditioned on the last To observations:
 
     training:   a ~ data (B, Tp, A) in [-1, 1], t ~ U{0..T-1}, eps ~ N(0, I), a_t = sqrt(ab_t) a + sqrt(1-ab_t) eps
-                loss = mean over real (unpadded) steps of |net(a_t, t, obs) - target|^2  (target: eps, a or v)
+                loss = mean over real (unpadded) steps and action dims of |net(a_t, t, obs) - target|^2
+                (target: eps, a or v)
     acting:     a_T ~ N(0, I); a_{t'} = sampler.step(net(a_t, t, obs), t, t', a_t) for the DDPM / DDIM steps;
                 the chunk from index To - 1 (the current step) on is returned, (B, Tp - To + 1, A), and
                 `RolloutPolicy` executes action_horizon of its actions before re-planning (`chunk_spec`).
@@ -21,7 +22,7 @@ from torch import nn
 
 from robokit.algo.base import PolicyAlgo
 from robokit.algo.chunking import ChunkSpec
-from robokit.algo.losses import masked_mean, policy_loss_log
+from robokit.algo.losses import masked_entry_mean, policy_loss_log, zero_padded_dims
 from robokit.algo.registry import register_algo_factory_func
 from robokit.errors import ConfigError
 from robokit.models.diffusion_unet import ConditionalUnet1D, DiffusionTransformer
@@ -66,7 +67,14 @@ def make_noise_schedule(algo_config) -> DDPM | DDIM:
 
 
 class DiffusionPolicy(PolicyAlgo):
-    """The shared skeleton; variants build the denoiser (`_make_denoiser`) and shape its condition (`_condition`)."""
+    """The shared skeleton; variants build the denoiser (`_make_denoiser`) and shape its condition (`_condition`).
+
+    Multi-robot data (ACTION_MASK): a robot's padded action dims are left out of the loss (exactly zero
+    gradient) and held at 0 in the noisy actions the denoiser reads, in training and (`inference_action_mask`)
+    in sampling, so the network never sees values there.
+    """
+
+    SUPPORTS_ACTION_MASK = True
 
     def _create_networks(self) -> None:
         h = self.algo_config.horizon
@@ -100,7 +108,8 @@ class DiffusionPolicy(PolicyAlgo):
                               f"{next(iter(obs.values())).shape[1]} and {actions.shape[1]}")
         mask = batch.get(K.PAD_MASK)
         mask = mask[:, : self.n_pred] if mask is not None else torch.ones(actions.shape[:2], dtype=torch.bool)
-        return to_device({K.OBS: obs, K.ACTIONS: actions, K.PAD_MASK: mask, **self._goal_batch(batch)}, self.device)
+        return to_device({K.OBS: obs, K.ACTIONS: actions, K.PAD_MASK: mask, K.ACTION_MASK: batch.get(K.ACTION_MASK),
+                          **self._goal_batch(batch)}, self.device)
 
     def _features(self, nets: nn.ModuleDict, obs: dict, goal: dict | None) -> torch.Tensor:
         return nets["encoder"](obs, goal)  # (B, To, D)
@@ -113,11 +122,12 @@ class DiffusionPolicy(PolicyAlgo):
             cond = self._condition(self._features(policy, batch[K.OBS], batch.get(K.GOAL_OBS)))
             noise = torch.randn_like(actions)
             timesteps = torch.randint(0, self.noise_schedule.num_train_timesteps, (b,), device=self.device)
-            noisy = self.noise_schedule.add_noise(actions, noise, timesteps)  # (B, Tp, A)
+            noisy = zero_padded_dims(self.noise_schedule.add_noise(actions, noise, timesteps),
+                                 batch.get(K.ACTION_MASK))  # (B, Tp, A)
             prediction = policy["denoiser"](noisy, timesteps, cond)
             target = self.noise_schedule.training_target(actions, noise, timesteps)
-            per_step = ((prediction - target) ** 2).mean(-1)  # (B, Tp)
-            loss = masked_mean(per_step, batch.get(K.PAD_MASK))  # padded steps past the episode end count 0
+            # over real entries: padded steps past the episode end and a robot's padded action dims count 0
+            loss = masked_entry_mean((prediction - target) ** 2, batch.get(K.PAD_MASK), batch.get(K.ACTION_MASK))
             info = {"losses": {"l2_loss": loss.detach()}}
             if not validate:
                 info["policy_grad_norm"] = self.backprop("policy", loss)
@@ -137,9 +147,12 @@ class DiffusionPolicy(PolicyAlgo):
         obs = {k: v if v.dim() == len(self.obs_shapes[k]) + 2 else v.unsqueeze(1) for k, v in obs_dict.items()}
         cond = self._condition(self._features(policy, obs, goal_dict))
         b = cond.shape[0]
-        x = torch.randn((b, self.n_pred, self.ac_dim), generator=generator, device=self.device)
+        real = self.inference_action_mask  # (A,) bool for a robot fed by names, else None
+        real = None if real is None else real.to(self.device).view(1, -1).expand(b, -1)
+        x = zero_padded_dims(torch.randn((b, self.n_pred, self.ac_dim), generator=generator, device=self.device), real)
         for t, prev_t in self._inference_steps:
             x = self.noise_schedule.step(policy["denoiser"](x, t, cond), t, prev_t, x, generator=generator)
+            x = zero_padded_dims(x, real)
         return x
 
     def get_action(self, obs_dict: dict, goal_dict: dict | None = None) -> torch.Tensor:

@@ -1,5 +1,6 @@
-"""Action losses with optional padding masks: steps (PAD_MASK, (B, T)) and action dims (ACTION_MASK, (B, A)); the
-log names of policy loss terms.
+"""Action losses with optional padding masks: steps (PAD_MASK, (B, T)) and action dims (ACTION_MASK, (B, A)),
+for regression losses (`action_losses`, `masked_entry_mean`) and likelihoods (`masked_log_prob`); the log names
+of policy loss terms.
 
 A masked-out action dim (the zero slot of a robot with fewer joints, robokit.data.embodiment) takes no part
 in a loss: its gradient is exactly zero and adding such a slot leaves the loss unchanged.
@@ -32,6 +33,24 @@ def action_dim_mask(pred: torch.Tensor, mask: torch.Tensor | None, action_mask: 
     if mask is not None:
         dims = dims & mask.to(device=pred.device, dtype=torch.bool).unsqueeze(-1)
     return dims
+
+
+def zero_padded_dims(actions: torch.Tensor, action_mask: torch.Tensor | None) -> torch.Tensor:
+    """(B, [T,] A) actions with the dims `action_mask` (B, A) marks padded set to 0 (what a network that reads
+    actions, a VAE's encoder or a denoiser, should see there); unchanged without a mask."""
+    real = action_dim_mask(actions, None, action_mask)
+    return actions if real is None else torch.where(real, actions, actions.new_zeros(()))
+
+
+def masked_entry_mean(values: torch.Tensor, mask: torch.Tensor | None, action_mask: torch.Tensor | None):
+    """Mean of elementwise `values` (B, T, A) or (B, A) over the real entries: steps `mask` keeps and dims
+    `action_mask` (B, A) keeps. Padded entries get exactly zero gradient; with every dim real it is the mean
+    over real steps of the per-step means (so adding an empty slot leaves it unchanged)."""
+    entries = action_dim_mask(values, mask, action_mask)
+    if entries is None:
+        return masked_mean(values.mean(-1), mask)
+    count = entries.sum().clamp_min(1).to(values.dtype)
+    return torch.where(entries, values, values.new_zeros(())).sum() / count
 
 
 def action_losses(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
@@ -81,6 +100,25 @@ def _action_term(name: str, pred: torch.Tensor, target: torch.Tensor, mask: torc
     if mask is None:  # every step has A elements: the mean of the per-step means is the overall mean, one kernel
         return elementwise(pred, target)
     return masked_mean(elementwise(pred, target, reduction="none").mean(-1), mask)
+
+
+def masked_log_prob(dist, target: torch.Tensor, action_mask: torch.Tensor | None) -> torch.Tensor:
+    """log p(target) of a diagonal Gaussian (Independent(Normal)) or a mixture of them over the real action dims
+    only: the marginal over the padded ones, whose entries then get exactly zero gradient. target (..., A),
+    action_mask (B, A) bool or None (every dim real: `dist.log_prob(target)`) -> (...)."""
+    if action_mask is None:
+        return dist.log_prob(target)
+    real = action_dim_mask(target, None, action_mask)  # (..., A)
+    zero = target.new_zeros(())
+    if isinstance(dist, torch.distributions.MixtureSameFamily):
+        components = dist.component_distribution.base_dist  # Normal over (..., M, A)
+        per_dim = components.log_prob(target.unsqueeze(-2))  # (..., M, A)
+        per_mode = torch.where(real.unsqueeze(-2), per_dim, zero).sum(-1)  # (..., M)
+        weights = torch.log_softmax(dist.mixture_distribution.logits, dim=-1)  # (..., M)
+        return torch.logsumexp(per_mode + weights, dim=-1)
+    if isinstance(dist, torch.distributions.Independent) and isinstance(dist.base_dist, torch.distributions.Normal):
+        return torch.where(real, dist.base_dist.log_prob(target), zero).sum(-1)
+    raise TypeError(f"masked_log_prob: no per-dim log-likelihood for {type(dist).__name__}")
 
 
 #: log names of policy loss terms (robomimic's)

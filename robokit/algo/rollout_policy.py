@@ -27,12 +27,18 @@ class RolloutPolicy:
         policy: a trained Algo with `get_action`.
         obs_normalization_stats: {obs key: {"offset", "scale"}} or None.
         action_normalization_stats: {"actions": {"offset", "scale"}} or None.
+        robot: a `robokit.data.embodiment.RobotAdapter` (a model trained on robot data specs): observations are
+            the robot's own obs dicts, reordered by name into the model's padded slots (padded slots stay exactly
+            0 after normalisation), and actions come back as the robot's own (mapped from the named joints).
     """
 
-    def __init__(self, policy, obs_normalization_stats=None, action_normalization_stats=None):
+    def __init__(self, policy, obs_normalization_stats=None, action_normalization_stats=None, robot=None):
         self.policy = policy
         self.obs_normalization_stats = obs_normalization_stats
         self.action_normalization_stats = action_normalization_stats
+        self.robot = robot
+        if robot is not None and robot.action_mask is not None:  # which output dims are real (diffusion samples them)
+            policy.inference_action_mask = torch.as_tensor(robot.action_mask, device=policy.device)
         self.frame_stack = int(getattr(policy.global_config.train, "frame_stack", 1))
         self.chunk_spec: ChunkSpec | None = getattr(policy, "chunk_spec", None)
         self._executor: ActionQueue | TemporalEnsembler | None = (
@@ -92,6 +98,11 @@ class RolloutPolicy:
 
     def __call__(self, ob, goal=None) -> np.ndarray:
         """Action (A,) for one observation, or (N, A) for a batch of N observations."""
+        if self.robot is not None:
+            if not isinstance(ob, Mapping):
+                raise ValueError(f"robot '{self.robot.robot}': pass its observation dict (keys "
+                                 f"{', '.join(self.robot.obs_keys)}), read by name")
+            ob = self.robot.obs(ob)
         obs = self._as_dict(ob, self.policy.obs_shapes, "observation")
         batched = self._is_batched(obs, self.policy.obs_shapes)
         obs = self._prepare(obs, self.policy.obs_shapes, batched)  # {k: (B, *shape)}
@@ -125,6 +136,8 @@ class RolloutPolicy:
                 sub = lambda d: None if d is None else {k: v.index_select(0, rows) for k, v in d.items()}  # noqa: E731
                 self._executor.push(self._predict_chunk(sub(obs), sub(goal_dict)), plan)
             action = self._executor.pop(active)  # (B, A)
+        if self.robot is not None and self.robot.action_dim is not None:
+            action = self.robot.action(action)  # (B, W) padded slots -> (B, A) the robot's own action
         return action if batched else action[0]
 
     def _predict(self, obs: dict, goal_dict: dict | None) -> np.ndarray:
@@ -170,6 +183,8 @@ class RolloutPolicy:
                 x = x.astype(np.float32, copy=False)
                 if self.obs_normalization_stats is not None and key in self.obs_normalization_stats:
                     x = normalize(x, self.obs_normalization_stats[key]).astype(np.float32, copy=False)
+                if self.robot is not None and key in self.robot.obs_masks:  # padded slots exactly 0, as in training
+                    x = np.where(self.robot.obs_masks[key], x, np.float32(0.0))
             tensor = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
             prepared[key] = tensor if batched else tensor.unsqueeze(0)
         return prepared
@@ -195,4 +210,6 @@ class RolloutPolicy:
         return None if self._frames is None else dict(self._frames)
 
     def __repr__(self) -> str:
-        return f"RolloutPolicy({type(self.policy).__name__}, frame_stack={self.frame_stack}, chunk_spec={self.chunk_spec})"
+        robot = f", robot={self.robot.robot!r}" if self.robot is not None else ""
+        return (f"RolloutPolicy({type(self.policy).__name__}, frame_stack={self.frame_stack}, "
+                f"chunk_spec={self.chunk_spec}{robot})")

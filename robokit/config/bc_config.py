@@ -3,6 +3,7 @@
 Which variant runs is decided by the algorithm factory from the `enabled` flags (see robokit.algo.bc).
 """
 
+import json
 from typing import ClassVar
 
 from robokit.config.base_config import AlgoConfig, BaseConfig
@@ -53,6 +54,21 @@ _FETCH_IMAGE_OBS = [
 ]
 
 
+
+def _planar_arm_specs() -> list[str]:
+    """Robot data specs of robokit/PlanarArm3-v0 and PlanarArm4-v0 (robokit/envs/embodiments.py's names): the
+    joints padded to the 4-link arm's slots, the fingertip, the target and the way to it; velocity commands out."""
+    joints = {n: [f"joint_{i + 1}" for i in range(n)] for n in (3, 4)}
+    inputs = {f"planar_arm_{n}": {"joint_positions": j, "joint_velocities": j,
+                                  "end_effector_poses": ["fingertip_x", "fingertip_y"],
+                                  "custom": ["to_target_x", "to_target_y", "target_x", "target_y"]}
+              for n, j in joints.items()}
+    outputs = {f"planar_arm_{n}": {"joint_velocities": j} for n, j in joints.items()}
+    return [f"train.input_robot_data_spec={json.dumps(inputs)}", f"train.output_robot_data_spec={json.dumps(outputs)}",
+            'observation.modalities.obs.low_dim=["joint_positions", "joint_velocities", "end_effector_poses", '
+            '"custom", "joint_positions_mask"]']
+
+
 class BCConfig(BaseConfig):
     """Behavioural cloning."""
 
@@ -75,6 +91,19 @@ class BCConfig(BaseConfig):
             "algo.optim_params.policy.regularization.L2=0.01",
             "algo.optim_params.policy.learning_rate.scheduler_type=linear",
             "algo.optim_params.policy.learning_rate.epoch_schedule=[100]",
+        ],
+        # one BC-MLP for planar arms with 3 and 4 links (datasets/README.md, planar_arm): robot data specs pad the
+        # joints to 4 slots, the joint mask is an input, losses leave padded action dims out
+        "bc_planar_arms": [
+            "experiment.name=bc_planar_arms",
+            *_planar_arm_specs(),
+            "train.hdf5_normalize_obs=true",
+            "algo.actor_layer_dims=[256, 256]",
+            "algo.optim_params.policy.learning_rate.initial=0.001",
+            "experiment.epoch_every_n_steps=250",
+            "train.num_epochs=40",
+            "experiment.validate=false",
+            "experiment.rollout.enabled=false",
         ],
         # BC from one Fetch camera (64x64, generate_dataset.py --camera-size 64) + proprioception + goal, with a
         # small ResNet that trains on a CPU (see datasets/README.md, fetch_push_image)

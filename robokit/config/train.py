@@ -17,8 +17,8 @@ FP16_HELP = ("; fp16 (offline algorithms): float16 autocast with a gradient scal
              "checkpoints; meant for CUDA GPUs without fast bfloat16 (on a CPU it runs, slowly)")
 ROBOT_DATA_SPEC_HELP = (
     '{robot: {data type: [item names]}}, e.g. {"arm3": {"joint_positions": ["j1", "j2", "j3"]}}: the named items '
-    "the model VERB, zero-padded per data type to the largest robot (robokit.data.embodiment); {}: everything the "
-    "data has, by robomimic's observation keys (robokit addition, issue 19)"
+    "the model VERB, zero-padded per data type to the largest robot (robokit.data.embodiment; each data type "
+    "becomes a padded obs key of that name, with its mask as <key>_mask); {}: EMPTY (robokit addition, issue 19)"
 )
 FLUSH_DENORMALS_HELP = (
     "on the CPU, treat float32 values below 1.2e-38 as zero (torch.set_flush_denormal, process-wide): Adam's "
@@ -50,8 +50,10 @@ class TrainConfig(Section):
     action_config: dict = param(
         {}, 'per-action-key settings: {"actions": {"normalization": null|"min_max"|"gaussian"}}'
     )
-    input_robot_data_spec: dict = param({}, ROBOT_DATA_SPEC_HELP.replace("VERB", "reads"))
-    output_robot_data_spec: dict = param({}, ROBOT_DATA_SPEC_HELP.replace("VERB", "outputs"))
+    input_robot_data_spec: dict = param({}, ROBOT_DATA_SPEC_HELP.replace("VERB", "reads").replace(
+        "EMPTY", "robomimic's observation keys as they are"))
+    output_robot_data_spec: dict = param({}, ROBOT_DATA_SPEC_HELP.replace("VERB", "outputs").replace(
+        "EMPTY", "the whole action (padded by name when the data holds several robots or an input spec is set)"))
     goal_mode: Literal["last"] | None = param(
         None, "goal observations per sample: last (episode's final obs) or null (no goals)"
     )
@@ -81,16 +83,10 @@ class TrainConfig(Section):
             )
 
     def _validate_robot_data_specs(self) -> None:
-        """Parse both specs (one ConfigError line each: unknown data type, duplicate names, empty robot). The
-        offline training loop does not build padded layouts from them yet, so a non-empty spec is refused rather
-        than silently ignored."""
+        """Parse both specs: an unknown data type (did-you-mean), duplicate names or an empty robot is one
+        ConfigError line. Whether they fit the data is checked when the datasets are opened."""
         for name in ("input_robot_data_spec", "output_robot_data_spec"):
-            spec = RobotDataSpec.from_config(getattr(self, name), where=self.key_path(name))
-            if not spec.is_empty:
-                raise ConfigError(
-                    f"{self.key_path(name)}: robot data specs are parsed and checked, but the training loop does "
-                    "not pad to them yet (issue 19); leave it {} or use SequenceDataset(action_layout=...) directly"
-                )
+            RobotDataSpec.from_config(getattr(self, name), where=self.key_path(name))
 
     def _validate_action_config(self) -> None:
         key = self.key_path("action_config")

@@ -32,6 +32,18 @@ import numpy as np
 from robokit.errors import ConfigError, DatasetError
 
 STD_EPS = 1e-3  # robokit.utils.normalization.STD_EPS, repeated so that this module does not import torch
+#: a padded obs key's mask as an input of its own: "<key>_mask" (W,) float, 1 at the robot's slots, 0 elsewhere
+MASK_SUFFIX = "_mask"
+
+
+def mask_key(padded_key: str) -> str:
+    """The obs key of a padded key's mask ("joint_positions" -> "joint_positions_mask")."""
+    return padded_key + MASK_SUFFIX
+
+
+def padded_key_of(key: str) -> str:
+    """The padded key a key is or is the mask of ("joint_positions_mask" -> "joint_positions")."""
+    return key[: -len(MASK_SUFFIX)] if key.endswith(MASK_SUFFIX) and key[: -len(MASK_SUFFIX)] in _VALUES else key
 
 
 class DataType(str, enum.Enum):
@@ -48,6 +60,8 @@ class DataType(str, enum.Enum):
     LANGUAGE = "language"
     CUSTOM = "custom"
 
+
+_VALUES = frozenset(dt.value for dt in DataType)
 
 #: data types whose item is a whole array (a camera image, an instruction), not one column of a vector
 ARRAY_ITEM_TYPES = frozenset({DataType.RGB_IMAGES, DataType.DEPTH_IMAGES, DataType.LANGUAGE})
@@ -607,19 +621,22 @@ def pooled_stats(paths, layout: SlotLayout, actions: bool = False, kind: str = "
         raise ConfigError(f"pooled_stats: kind must be 'gaussian' or 'min_max', got {kind!r}")
     xs, masks = [], []
     for path in paths:
-        embodiment = fmt.read_embodiment(path)
-        if embodiment is None:
+        embodiments = fmt.read_embodiments(path)
+        if not embodiments:
             raise DatasetError(f"{path}: the file does not name its items (no data.attrs['{fmt.EMBODIMENT_ATTR}'])")
-        if embodiment.robot not in layout.spec:
-            raise DatasetError(f"{path}: " + _unknown("robot", embodiment.robot, layout.spec.robots))
-        index = layout.flat_index(embodiment.robot, embodiment, actions=actions, where=str(path))
-        keys = sorted({key for key, _, _ in index})
-        mask = layout.flat_mask(embodiment.robot)
         with fmt.open_file(path) as f:
-            for demo in fmt.list_demos(f, filter_key):
+            demos = fmt.list_demos(f, filter_key)
+            plans = {}
+            for demo, robot in zip(demos, fmt.demo_robots(f, demos)):
+                if robot not in plans:
+                    if robot not in layout.spec:
+                        raise DatasetError(f"{path}: " + _unknown("robot", robot, layout.spec.robots))
+                    index = layout.flat_index(robot, embodiments[robot], actions=actions, where=str(path))
+                    plans[robot] = (index, sorted({key for key, _, _ in index}), layout.flat_mask(robot))
+                index, keys, mask = plans[robot]
                 episode = fmt.read_episode(f, demo, [] if actions else keys, ["actions"] if actions else [])
                 arrays = {"actions": episode["actions"]} if actions else episode["obs"]
-                steps = next(iter(arrays.values())).shape[0]
+                steps = fmt.demo_length(f, demo)
                 out = np.zeros((steps, layout.flat_width))  # (T, W)
                 for key, col, slot in index:
                     out[:, slot] = arrays[key][:, col]
@@ -633,6 +650,330 @@ def pooled_stats(paths, layout: SlotLayout, actions: bool = False, kind: str = "
         return stats
     return {dt.value: {k: v[start:start + layout.width(dt)].copy() for k, v in stats.items()}
             for dt, start in layout.flat_offsets().items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# a training run's layouts, and feeding one robot to a trained model by names
+
+
+def training_layouts(input_spec, output_spec, paths, where: str = "train") -> tuple:
+    """(input layout | None, output layout | None) of a run's robot data specs over the datasets `paths`.
+
+    Both specs empty: (None, None), robomimic's observation keys and actions as they are. Otherwise an empty
+    input spec means the plain observation keys (no input layout), and an empty output spec the whole action:
+    a layout of every named action item when the files name them (needed for several robots), else None.
+    A spec that lists a robot or item the files lack, or files of a robot the spec lacks: one DatasetError line.
+    """
+    from robokit.data import hdf5_format as fmt  # hdf5_format imports this module
+
+    input_spec = RobotDataSpec.from_config(input_spec, f"{where}.input_robot_data_spec")
+    output_spec = RobotDataSpec.from_config(output_spec, f"{where}.output_robot_data_spec")
+    embodiments = [e for path in paths for e in fmt.read_embodiments(path).values()]
+    several = len({e.robot for e in embodiments}) > 1
+    if input_spec.is_empty and output_spec.is_empty and not several:
+        return None, None
+    input_layout = None
+    if not input_spec.is_empty:
+        input_layout = layout_for_data(input_spec, embodiments, where=f"{where}.input_robot_data_spec")
+    output_layout = None
+    if not output_spec.is_empty or several or all(e.actions for e in embodiments) and embodiments:
+        output_layout = layout_for_data(output_spec, embodiments, actions=True, where=f"{where}.output_robot_data_spec")
+    return input_layout, output_layout
+
+
+class RobotData:
+    """What a checkpoint knows about the robots a model was trained on (`ckpt["robot_data"]`, plain data):
+
+    input_layout / output_layout   the SlotLayouts of the inputs / outputs (None: plain keys / plain actions)
+    embodiments                    {robot: Embodiment}: where each robot's named items live in its arrays
+    env_args                       {robot: env_args}: the environment each robot was recorded in
+    camera_slots                   {data type: [model obs key, ...]}: the model's image inputs, in order, per
+                                   camera data type (rgb_images, depth_images): camera slots a new robot fills
+                                   by camera name
+    Normalisation statistics stay where every checkpoint has them (padded keys' and the flat action's, over
+    real entries only).
+    """
+
+    def __init__(self, input_layout=None, output_layout=None, embodiments=None, env_args=None, camera_slots=None):
+        self.input_layout, self.output_layout = input_layout, output_layout
+        self.embodiments: dict[str, Embodiment] = dict(embodiments or {})
+        self.env_args: dict[str, dict] = dict(env_args or {})
+        self.camera_slots: dict[DataType, list[str]] = {parse_data_type(k): list(v)
+                                                        for k, v in (camera_slots or {}).items()}
+
+    @classmethod
+    def for_training(cls, input_layout, output_layout, paths, obs_keys) -> RobotData:
+        """The record of a run on the datasets `paths` whose model reads `obs_keys`."""
+        from robokit.data import hdf5_format as fmt
+
+        embodiments, env_args = {}, {}
+        for path in paths:
+            for robot, emb in fmt.read_embodiments(path).items():
+                embodiments.setdefault(robot, emb)
+            for robot, args in fmt.read_robot_env_args(path).items():
+                env_args.setdefault(robot, args)
+        camera_slots: dict[DataType, list[str]] = {}
+        for key in obs_keys:
+            kinds = {seg.data_type for emb in embodiments.values() for seg in emb.obs.get(key, ())
+                     if seg.data_type in ARRAY_ITEM_TYPES}
+            if len(kinds) == 1:
+                camera_slots.setdefault(kinds.pop(), []).append(key)
+        return cls(input_layout, output_layout, embodiments, env_args, camera_slots)
+
+    @property
+    def robots(self) -> list[str]:
+        """The robots of the training data (and of the specs), in order."""
+        spec_robots = [r for lay in (self.input_layout, self.output_layout) if lay is not None for r in lay.spec.robots]
+        return list(dict.fromkeys(list(self.embodiments) + spec_robots))
+
+    def robot_for_env(self, env_name: str | None, default: str | None = None) -> str:
+        """The robot recorded in the environment `env_name` (the first such); else `default`, else the only
+        robot; several robots and none of them recorded there is one ConfigError line."""
+        for robot, args in self.env_args.items():
+            if env_name is not None and args.get("env_name") == env_name:
+                return robot
+        if default is not None:
+            return default
+        if len(self.robots) == 1:
+            return self.robots[0]
+        recorded = ", ".join(f"{r} in {a.get('env_name')}" for r, a in self.env_args.items()) or "no environments"
+        raise ConfigError(f"no robot of the training data was recorded in {env_name!r} ({recorded}); fix: evaluate "
+                          "in one of those environments, or name the robot")
+
+    def to_config(self) -> dict:
+        return {"input_layout": None if self.input_layout is None else self.input_layout.to_config(),
+                "output_layout": None if self.output_layout is None else self.output_layout.to_config(),
+                "embodiments": {r: e.to_dict() for r, e in self.embodiments.items()},
+                "env_args": dict(self.env_args),
+                "camera_slots": {dt.value: list(keys) for dt, keys in self.camera_slots.items()}}
+
+    @classmethod
+    def from_config(cls, raw: Mapping) -> RobotData:
+        layout = lambda c: None if c is None else SlotLayout.from_config(c)  # noqa: E731
+        return cls(layout(raw.get("input_layout")), layout(raw.get("output_layout")),
+                   {r: Embodiment.from_dict(e) for r, e in (raw.get("embodiments") or {}).items()},
+                   raw.get("env_args") or {}, raw.get("camera_slots") or {})
+
+    def adapter(self, model_obs_shapes: Mapping[str, tuple], robot: str | None = None, spec=None,
+                embodiment=None) -> RobotAdapter:
+        """The RobotAdapter of a robot of the training data (`robot`), or of a new one (`spec` and/or
+        `embodiment`; see RobotAdapter). A robot the data lacks with neither is one ConfigError line."""
+        if embodiment is not None and not isinstance(embodiment, Embodiment):
+            embodiment = Embodiment.from_dict(embodiment, "embodiment")
+        if robot is None:
+            robot = embodiment.robot if embodiment is not None else None
+        if robot is None and spec is None:
+            if len(self.robots) != 1:
+                raise ConfigError(f"the model was trained on several robots ({', '.join(self.robots)}): name one "
+                                  "(robot=...), or give a new robot's robot_spec=... and embodiment=...")
+            robot = self.robots[0]
+        known = robot in self.embodiments
+        if embodiment is None and not known:
+            if spec is None:
+                raise ConfigError(_unknown("robot", robot, self.robots) + "; for a robot the model was not trained "
+                                  "on, give its robot_spec={data type: [names]} and embodiment=...")
+            raise ConfigError(f"robot {robot or 'new robot'!r} is not one the model was trained on "
+                              f"({', '.join(self.robots)}): its observations are read by name, so give its embodiment "
+                              "too (embodiment=..., e.g. robokit.envs.embodiments.embodiment_for_env)")
+        embodiment = embodiment if embodiment is not None else self.embodiments[robot]
+        return RobotAdapter(robot or embodiment.robot, embodiment, model_obs_shapes, self, spec)
+
+
+class RobotAdapter:
+    """One robot fed to a trained model by names: its observation (the obs dict of its environment) becomes the
+    model's padded inputs and the model's padded output becomes the robot's own action.
+
+    robot, embodiment: the robot and where its named items live (obs keys and columns, action columns).
+    spec: which items feed which slots, in slot order: {data type: [names]} for inputs and outputs together
+    (each data type goes where the model has slots of it), or {"input": {...}, "output": {...}}; None: a robot
+    of the training data uses its training spec, a new robot every item its embodiment names. A data type
+    the model has no slot for, more items than slots (e.g. cameras: choose by name) or a name the robot lacks
+    is one ConfigError line. Action items of the robot that no output slot feeds are 0 (a joint held still).
+    """
+
+    def __init__(self, robot: str, embodiment: Embodiment, model_obs_shapes: Mapping[str, tuple],
+                 record: RobotData, spec=None):
+        self.robot, self.embodiment, self.record = robot, embodiment, record
+        self.model_obs_shapes = {k: tuple(v) for k, v in model_obs_shapes.items()}
+        inputs, outputs = self._split_spec(spec)
+        lay_in, lay_out = record.input_layout, record.output_layout
+        trained = robot in record.embodiments
+        # -- inputs
+        self._gather: dict[str, list[tuple[str, int, int]]] = {}  # padded key -> [(robot's key, column, slot)]
+        self.obs_masks: dict[str, np.ndarray] = {}  # padded key -> (W,) bool
+        self._constant: dict[str, np.ndarray] = {}  # mask keys -> (W,) float32
+        self._cameras: dict[str, str | None] = {}  # model camera key -> the robot's obs key (None: no camera)
+        self.input_items: dict[DataType, tuple[str, ...]] = {}
+        if lay_in is not None and lay_in.align == "names":
+            raise ConfigError("feeding a robot by names to a model with align='names' slots is not supported yet")
+        offered = ({dt: lay_in.width(dt) for dt in lay_in.flat_data_types} if lay_in is not None else {})
+        offered.update({dt: len(keys) for dt, keys in record.camera_slots.items()})
+        for dt, names in inputs.items():
+            if dt not in offered:
+                raise ConfigError(f"robot '{robot}': the model has no input slot for {dt.value} "
+                                  f"{list(names)} (its input slots: "
+                                  f"{', '.join(f'{d.value} x{w}' for d, w in offered.items()) or 'none'})")
+        for dt, width in offered.items():
+            if dt in inputs:
+                names = inputs[dt]
+            elif trained and lay_in is not None and dt in lay_in.spec[robot] and spec is None:
+                names = lay_in.spec.names(robot, dt)
+            else:  # every item of the robot of this type (a training robot's cameras, a new robot's items)
+                names = tuple(n for d, n, _, _ in embodiment.items() if d == dt)
+            self._check_count(dt, names, width, "input")
+            self.input_items[dt] = names
+            where = self._locate(dt, names, embodiment.items())
+            if dt in record.camera_slots:
+                keys = record.camera_slots[dt]
+                self._cameras.update({k: (where[i][0] if i < len(where) else None) for i, k in enumerate(keys)})
+                continue
+            self._gather[dt.value] = [(key, col, i) for i, (key, col) in enumerate(where)]
+            mask = np.zeros(width, dtype=bool)
+            mask[: len(names)] = True
+            self.obs_masks[dt.value] = mask
+        self._constant = {mask_key(k): m.astype(np.float32) for k, m in self.obs_masks.items()}
+        # -- outputs
+        self.output_items: dict[DataType, tuple[str, ...]] = {}
+        self._scatter: list[tuple[int, int | None]] = []  # per robot action column: (column, flat slot or None)
+        self.action_mask = None
+        if lay_out is not None:
+            offsets = lay_out.flat_offsets()
+            for dt, names in outputs.items():
+                if dt not in offsets:
+                    raise ConfigError(f"robot '{robot}': the model has no output slot for {dt.value} {list(names)} "
+                                      f"(its output slots: {', '.join(f'{d.value} x{lay_out.width(d)}' for d in offsets)})")
+            slot_of = {}
+            for dt, start in offsets.items():
+                if dt in outputs:
+                    names = outputs[dt]
+                elif trained and dt in lay_out.spec[robot] and spec is None:
+                    names = lay_out.spec.names(robot, dt)
+                else:
+                    names = tuple(n for d, n, _, _ in embodiment.items(actions=True) if d == dt)
+                self._check_count(dt, names, lay_out.width(dt), "output")
+                self.output_items[dt] = names
+                slot_of.update({(dt, n): start + i for i, n in enumerate(names)})
+            if embodiment.actions:
+                self._locate_actions(slot_of)
+                self._scatter = [(col, slot_of.get((dt, name))) for dt, name, _, col in embodiment.items(actions=True)]
+            else:  # no names of the robot's action columns: the action is the output items, in spec order
+                self._scatter = [(i, slot) for i, slot in enumerate(slot_of.values())]
+            self.action_mask = np.zeros(lay_out.flat_width, dtype=bool)
+            self.action_mask[list(slot_of.values())] = True
+        self.action_dim = len(self._scatter) if lay_out is not None else None
+
+    # -- construction helpers
+    def _split_spec(self, spec) -> tuple[dict, dict]:
+        """{data type: names} for the inputs and for the outputs."""
+        if spec is None:
+            return {}, {}
+        if isinstance(spec, Mapping) and set(spec) and set(spec) <= {"input", "output"}:
+            parts = [parse_data_spec(spec[k], f"robot_spec['{k}']") if k in spec else {} for k in ("input", "output")]
+            return parts[0], parts[1]
+        if isinstance(spec, Mapping) and len(spec) == 1 and next(iter(spec)) not in _VALUES:
+            name, inner = next(iter(spec.items()))  # {robot: {data type: names}}
+            if name != self.robot:
+                raise ConfigError(f"robot_spec names robot {name!r} but the adapter is for {self.robot!r}")
+            spec = inner
+        parsed = parse_data_spec(spec, "robot_spec")
+        lay_in, lay_out = self.record.input_layout, self.record.output_layout
+        in_types = set(self.record.camera_slots) | set(lay_in.flat_data_types if lay_in is not None else ())
+        out_types = set(lay_out.flat_data_types if lay_out is not None else ())
+        inputs = {dt: n for dt, n in parsed.items() if dt in in_types or dt not in out_types}
+        outputs = {dt: n for dt, n in parsed.items() if dt in out_types}
+        return inputs, outputs
+
+    def _check_count(self, dt: DataType, names, width: int, which: str) -> None:
+        if len(names) > width:
+            kind = "cameras" if dt in ARRAY_ITEM_TYPES else "items"
+            raise ConfigError(f"robot '{self.robot}' has {len(names)} {dt.value} {kind} ({', '.join(names)}) but the "
+                              f"model has {width} {which} slot(s) for them; choose {width} by name: "
+                              f"robot_spec={{'{dt.value}': [...]}}")
+
+    def _locate(self, dt: DataType, names, items) -> list[tuple[str, int | None]]:
+        have = {(d, n): (key, col) for d, n, key, col in items}
+        out = []
+        for name in names:
+            if (dt, name) not in have:
+                named = [n for d, n in have if d == dt]
+                close = difflib.get_close_matches(name, named, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"robot '{self.robot}' has no {dt.value} item {name!r}{hint} "
+                                  f"(its {dt.value}: {', '.join(named) or 'none'})")
+            out.append(have[dt, name])
+        return out
+
+    def _locate_actions(self, slot_of: dict) -> None:
+        have = {(d, n) for d, n, _, _ in self.embodiment.items(actions=True)}
+        for dt, name in slot_of:
+            if (dt, name) not in have:
+                self._locate(dt, [name], self.embodiment.items(actions=True))
+
+    # -- use
+    @property
+    def obs_keys(self) -> list[str]:
+        """The robot's obs keys that the model reads (directly or by name)."""
+        keys = [k for entries in self._gather.values() for k, _, _ in entries]
+        keys += [k for k in self._cameras.values() if k is not None]
+        keys += [k for k in self.model_obs_shapes if k not in self._gather and k not in self._constant
+                 and k not in self._cameras]
+        return list(dict.fromkeys(keys))
+
+    def obs(self, ob: Mapping) -> dict:
+        """The robot's obs dict {key: (..., D) or (..., H, W, C)} -> the model's {key: (..., *shape)}, single or
+        batched: named items reordered into their slots, zeros (and mask False) elsewhere."""
+        missing = [k for k in self.obs_keys if k not in ob]
+        if missing:
+            raise KeyError(f"robot '{self.robot}': the observation lacks key(s) {missing} (it has {sorted(ob)})")
+        lead = self._lead_shape(ob)
+        out = {}
+        for key, shape in self.model_obs_shapes.items():
+            if key in self._gather:
+                x = np.zeros(lead + shape, dtype=np.float32)
+                for src, col, slot in self._gather[key]:
+                    x[..., slot] = np.asarray(ob[src])[..., col]
+            elif key in self._constant:
+                x = np.broadcast_to(self._constant[key], lead + shape).copy()
+            elif key in self._cameras:  # a camera slot the robot has no camera for: a black image
+                src = self._cameras[key]
+                x = np.asarray(ob[src]) if src is not None else np.zeros(lead + shape, dtype=np.uint8)
+            else:
+                x = ob[key]
+            out[key] = x
+        return out
+
+    def _lead_shape(self, ob: Mapping) -> tuple:
+        """The batch dims of an observation: () for one, (N,) for N."""
+        for entries in self._gather.values():
+            for src, _, _ in entries:
+                return tuple(np.shape(ob[src]))[:-1]
+        for key, shape in self.model_obs_shapes.items():
+            src = self._cameras.get(key, key) if key not in self._constant else None
+            if src is not None and src in ob:
+                return tuple(np.shape(ob[src]))[: np.ndim(ob[src]) - len(shape)]
+        return ()
+
+    def action(self, flat) -> np.ndarray:
+        """The model's (..., flat width) action (unnormalised) -> the robot's (..., action dim)."""
+        flat = np.asarray(flat)
+        out = np.zeros(flat.shape[:-1] + (len(self._scatter),), dtype=flat.dtype)
+        for col, slot in self._scatter:
+            if slot is not None:
+                out[..., col] = flat[..., slot]
+        return out
+
+    def describe(self) -> str:
+        """One line per data type: which of the robot's items feed which slots."""
+        lines = [f"robot '{self.robot}':"]
+        for dt, names in self.input_items.items():
+            lines.append(f"  input {dt.value}: {', '.join(names) or '(none)'}")
+        for dt, names in self.output_items.items():
+            lines.append(f"  output {dt.value}: {', '.join(names) or '(none)'}")
+        unused = [name for col, slot in self._scatter if slot is None
+                  for d, name, _, c in self.embodiment.items(actions=True) if c == col]
+        if unused:
+            lines.append(f"  held at 0 (no output slot): {', '.join(unused)}")
+        return "\n".join(lines)
 
 
 def masked_gaussian_stats(x, mask) -> dict:

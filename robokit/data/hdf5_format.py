@@ -3,8 +3,9 @@
     data                      attrs: total (sum of T), env_args (JSON: {"env_name", "type", "env_kwargs"}),
                               robokit_embodiment (optional JSON, robokit's own: the robot and the named items
                               of actions and obs keys, see robokit.data.embodiment.Embodiment; robomimic
-                              ignores it)
-      demo_<i>                attrs: num_samples = T
+                              ignores it; a list of them in a file of several robots),
+                              robokit_env_args (a file of several robots: JSON {robot: env_args})
+      demo_<i>                attrs: num_samples = T, robot (a file of several robots: which one recorded it)
         obs/<key>             (T, ...)   observation before each step
         next_obs/<key>        (T, ...)   observation after each step (optional)
         actions               (T, A)
@@ -38,7 +39,9 @@ from robokit.utils.partial_files import (NEARLY_FULL, free_bytes, is_write_failu
 _DEMO_RE = re.compile(r"^demo_(\d+)$")
 _NUMERIC_KINDS = "biuf"  # bool, signed int, unsigned int, float
 _FIX_GENERIC = "run `python scripts/get_dataset_info.py --dataset {path}` to list every problem"
-EMBODIMENT_ATTR = "robokit_embodiment"  # attribute of `data`: Embodiment.to_json()
+EMBODIMENT_ATTR = "robokit_embodiment"  # attribute of `data`: Embodiment.to_json(), or a JSON list of them
+ROBOT_ATTR = "robot"  # attribute of a demo of a file of several robots: the robot that recorded it
+ROBOT_ENV_ARGS_ATTR = "robokit_env_args"  # attribute of `data` of a file of several robots: {robot: env_args}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -201,19 +204,21 @@ def read_episode(h5file: h5py.File, demo: str, obs_keys, dataset_keys=("actions"
     return {k: ({kk: d[()] for kk, d in v.items()} if isinstance(v, dict) else v[()]) for k, v in lazy.items()}
 
 
-def obs_specs(path_or_file, obs_keys=None) -> dict[str, tuple[tuple, np.dtype]]:
-    """{key: (per-step shape, dtype)} of the obs of the first demo; all keys when `obs_keys` is None."""
+def obs_specs(path_or_file, obs_keys=None, demo: str | None = None) -> dict[str, tuple[tuple, np.dtype]]:
+    """{key: (per-step shape, dtype)} of the obs of `demo` (default: the first demo); all keys when `obs_keys`
+    is None."""
     with _opened(path_or_file) as f:
         demos = _all_demos(f)
         if not demos:
             raise DatasetError(f"{f.filename}: 'data' holds no demos")
-        grp = _demo_group(f, demos[0])
+        demo = demos[0] if demo is None else demo
+        grp = _demo_group(f, demo)
         if obs_keys is None:
             obs = grp.get("obs")
             obs_keys = sorted(obs.keys()) if isinstance(obs, h5py.Group) else []
         specs = {}
         for k in obs_keys:
-            ds = _get(grp, "obs", k, demos[0], f.filename)
+            ds = _get(grp, "obs", k, demo, f.filename)
             specs[k] = (tuple(ds.shape[1:]), ds.dtype)
         return specs
 
@@ -227,22 +232,92 @@ def read_embodiment(path_or_file, check: bool = True):
     """The file's `Embodiment` (robot name, named items of actions and obs keys), or None when it has none.
 
     check: also compare the names with the first demo's shapes; a contradiction is one DatasetError line.
+    A file of several robots is a DatasetError here: read it with `read_embodiments`.
+    """
+    with _opened(path_or_file) as f:
+        embodiments = read_embodiments(f, check)
+        if len(embodiments) > 1:
+            raise DatasetError(f"{f.filename}: the file holds demos of several robots ({', '.join(embodiments)}); "
+                               "fix: read its names with read_embodiments, or train with a robot data spec")
+        return next(iter(embodiments.values()), None)
+
+
+def read_embodiments(path_or_file, check: bool = True) -> dict[str, Embodiment]:
+    """{robot: Embodiment} of the file's names ({} when it has none): one robot, or several in a file whose
+    demos each name their robot (demo attribute `robot`).
+
+    check: also compare each robot's names with the shapes of its first demo (one DatasetError line).
     """
     with _opened(path_or_file) as f:
         raw = _data_group(f).attrs.get(EMBODIMENT_ATTR)
         if raw is None:
-            return None
+            return {}
+        where = f"data.attrs['{EMBODIMENT_ATTR}']"
         try:
-            embodiment = Embodiment.from_json(_as_str(raw), where=f"data.attrs['{EMBODIMENT_ATTR}']")
+            parsed = json.loads(_as_str(raw))
+            items = parsed if isinstance(parsed, list) else [parsed]
+            embodiments = [Embodiment.from_dict(item, where) for item in items]
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise DatasetError(f"{f.filename}: {where} is not valid JSON ({exc})") from None
         except ConfigError as exc:
             raise DatasetError(f"{f.filename}: {exc}") from None
+        by_robot = {e.robot: e for e in embodiments}
+        if len(by_robot) != len(embodiments) or not embodiments:
+            raise DatasetError(f"{f.filename}: {where} must list each robot once, got "
+                               f"{[e.robot for e in embodiments]}")
         if check:
-            demos = _all_demos(f)
-            if demos:
-                actions = _demo_group(f, demos[0]).get("actions")
+            first: dict[str, str] = {}
+            for demo, robot in zip(_all_demos(f), _demo_robots(f, _all_demos(f), by_robot)):
+                first.setdefault(robot, demo)
+            for robot, demo in first.items():
+                actions = _demo_group(f, demo).get("actions")
                 action_shape = tuple(actions.shape[1:]) if isinstance(actions, h5py.Dataset) else None
-                embodiment.check_shapes(action_shape, obs_shapes(f), where=f"{f.filename}: {demos[0]}")
-        return embodiment
+                by_robot[robot].check_shapes(action_shape, _demo_obs_shapes(f, demo), where=f"{f.filename}: {demo}")
+        return by_robot
+
+
+def demo_robots(path_or_file, demos=None) -> list[str | None]:
+    """The robot of each demo (all demos when `demos` is None): its `robot` attribute in a file of several
+    robots, the one robot of a single-robot file, None in a file without names."""
+    with _opened(path_or_file) as f:
+        demos = _all_demos(f) if demos is None else list(demos)
+        return _demo_robots(f, demos, read_embodiments(f, check=False))
+
+
+def _demo_robots(f: h5py.File, demos: list[str], embodiments: dict) -> list[str | None]:
+    if len(embodiments) <= 1:
+        return [next(iter(embodiments), None)] * len(demos)
+    robots = []
+    for demo in demos:
+        robot = _demo_group(f, demo).attrs.get(ROBOT_ATTR)
+        if robot is None or _as_str(robot) not in embodiments:
+            said = "no robot attribute" if robot is None else f"robot {_as_str(robot)!r}"
+            raise DatasetError(f"{f.filename}: {demo} has {said}, but the file holds demos of several robots "
+                               f"({', '.join(embodiments)}); fix: set data/{demo}.attrs['{ROBOT_ATTR}'] to one of them")
+        robots.append(_as_str(robot))
+    return robots
+
+
+def read_robot_env_args(path_or_file) -> dict[str, dict]:
+    """{robot: env_args} of the environment each robot of the file was recorded in: data.attrs
+    ['robokit_env_args'] in a file of several robots, else {its robot: env_args}; {} without names."""
+    with _opened(path_or_file) as f:
+        embodiments = read_embodiments(f, check=False)
+        raw = _data_group(f).attrs.get(ROBOT_ENV_ARGS_ATTR)
+        if raw is None:
+            return {robot: read_env_args(f) for robot in embodiments} if len(embodiments) == 1 else {}
+        try:
+            by_robot = json.loads(_as_str(raw))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise DatasetError(f"{f.filename}: data.attrs['{ROBOT_ENV_ARGS_ATTR}'] is not valid JSON ({exc})") from None
+        if not isinstance(by_robot, dict) or not all(isinstance(v, dict) for v in by_robot.values()):
+            raise DatasetError(f"{f.filename}: data.attrs['{ROBOT_ENV_ARGS_ATTR}'] must be {{robot: env_args}}")
+        return by_robot
+
+
+def _demo_obs_shapes(f: h5py.File, demo: str) -> dict[str, tuple]:
+    obs = _demo_group(f, demo).get("obs")
+    return {k: tuple(obs[k].shape[1:]) for k in obs} if isinstance(obs, h5py.Group) else {}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -264,14 +339,20 @@ class DatasetWriter:
             w.set_mask("train", ["demo_0"])
     """
 
-    def __init__(self, path, env_args: dict, compression: str | None = None, embodiment=None):
+    def __init__(self, path, env_args: dict, compression: str | None = None, embodiment=None,
+                 robot_env_args: dict | None = None):
         self.path = os.fspath(path)
         try:
             self._env_args_json = json.dumps(env_args)
+            self._robot_env_args_json = None if robot_env_args is None else json.dumps(robot_env_args)
         except TypeError as exc:
             raise DatasetError(f"env_args must be JSON-serialisable: {exc}") from None
-        #: optional robokit.data.embodiment.Embodiment (or its to_dict()): names of the action / obs columns
-        self.embodiment = _as_embodiment(embodiment)
+        #: optional robokit.data.embodiment.Embodiment (or its to_dict()): names of the action / obs columns; a
+        #: list of them for a file of several robots, whose episodes then each name their robot (add_episode)
+        self.embodiments = _as_embodiments(embodiment)
+        self.embodiment = next(iter(self.embodiments.values())) if len(self.embodiments) == 1 else None
+        #: {robot: env_args} of a file of several robots (data.attrs['robokit_env_args'])
+        self.robot_env_args = robot_env_args
         self.compression = compression
         self.tmp_path = os.fspath(partial_path(self.path))
         folder = os.path.dirname(os.path.abspath(self.path))
@@ -309,13 +390,15 @@ class DatasetWriter:
         return self._total
 
     def add_episode(self, obs: dict, actions, rewards, dones, next_obs: dict | None = None, states=None,
-                    attrs: dict | None = None) -> str:
+                    attrs: dict | None = None, robot: str | None = None) -> str:
         """Append one episode of T steps and return its name "demo_<i>".
 
         obs / next_obs: {key: (T, ...)}; actions (T, A); rewards (T,); dones (T,); states (T, S) or None.
         uint8 arrays (images) are stored chunked per frame. `attrs` are extra attributes of the demo group.
+        robot: which robot of a writer of several robots recorded the episode (stored as its `robot` attribute).
         """
         self._check_open()
+        embodiment = self._episode_embodiment(robot)
         if not isinstance(obs, dict) or not obs:
             raise DatasetError("add_episode: obs must be a non-empty dict {key: (T, ...) array}")
         actions = np.asarray(actions)
@@ -341,9 +424,9 @@ class DatasetWriter:
                 raise DatasetError(f"add_episode: {name} has shape {arr.shape} but actions have T={T} steps")
             if arr.dtype.kind not in _NUMERIC_KINDS:
                 raise DatasetError(f"add_episode: {name} has non-numeric dtype {arr.dtype}")
-        if self.embodiment is not None:
-            self.embodiment.check_shapes(actions.shape[1:], {k: np.shape(v)[1:] for k, v in obs.items()},
-                                         where="add_episode")
+        if embodiment is not None:
+            embodiment.check_shapes(actions.shape[1:], {k: np.shape(v)[1:] for k, v in obs.items()},
+                                    where="add_episode")
 
         self._check_room(sum(arr.nbytes for arr in arrays.values()))
         name = f"demo_{len(self._demos)}"
@@ -351,11 +434,25 @@ class DatasetWriter:
         grp.attrs["num_samples"] = T
         for k, v in (attrs or {}).items():
             grp.attrs[k] = v
+        if len(self.embodiments) > 1:
+            grp.attrs[ROBOT_ATTR] = robot
         for key, arr in arrays.items():
             self._write_array(grp, key, arr)
         self._demos.append(name)
         self._total += T
         return name
+
+    def _episode_embodiment(self, robot: str | None):
+        """The Embodiment an episode of `robot` is checked against (None without names)."""
+        if len(self.embodiments) <= 1:
+            if robot is not None and robot not in self.embodiments:
+                raise DatasetError(f"add_episode: robot {robot!r}, but the writer's names are of "
+                                   f"{list(self.embodiments) or 'no robot'}")
+            return self.embodiment
+        if robot not in self.embodiments:
+            raise DatasetError(f"add_episode: a writer of several robots needs robot= one of "
+                               f"{', '.join(self.embodiments)}, got {robot!r}")
+        return self.embodiments[robot]
 
     def _check_room(self, nbytes: int) -> None:
         """Refuse an episode the disk has no room for (with a margin), before HDF5 buffers it: HDF5 reports a
@@ -389,8 +486,12 @@ class DatasetWriter:
         try:
             self._data.attrs["total"] = self._total
             self._data.attrs["env_args"] = self._env_args_json
-            if self.embodiment is not None:
+            if len(self.embodiments) == 1:
                 self._data.attrs[EMBODIMENT_ATTR] = self.embodiment.to_json()
+            elif self.embodiments:
+                self._data.attrs[EMBODIMENT_ATTR] = json.dumps([e.to_dict() for e in self.embodiments.values()])
+            if self._robot_env_args_json is not None:
+                self._data.attrs[ROBOT_ENV_ARGS_ATTR] = self._robot_env_args_json
             self._file.close()
             self._file = None
             os.replace(self.tmp_path, self.path)
@@ -414,16 +515,20 @@ class DatasetWriter:
             raise DatasetError(f"{self.path}: writer is already closed")
 
 
-def _as_embodiment(embodiment):
-    """None, an Embodiment, or its dict form -> Embodiment or None (a bad dict is one DatasetError line)."""
+def _as_embodiments(embodiment) -> dict[str, Embodiment]:
+    """None, an Embodiment or its dict form, or a list of them -> {robot: Embodiment} (a bad dict is one
+    DatasetError line)."""
     if embodiment is None:
-        return None
-    if isinstance(embodiment, Embodiment):
-        return embodiment
+        return {}
+    items = list(embodiment) if isinstance(embodiment, (list, tuple)) else [embodiment]
     try:
-        return Embodiment.from_dict(embodiment)
+        parsed = [e if isinstance(e, Embodiment) else Embodiment.from_dict(e) for e in items]
     except ConfigError as exc:
         raise DatasetError(f"DatasetWriter: {exc}") from None
+    by_robot = {e.robot: e for e in parsed}
+    if len(by_robot) != len(parsed) or not parsed:
+        raise DatasetError(f"DatasetWriter: give each robot's names once, got robots {[e.robot for e in parsed]}")
+    return by_robot
 
 
 def _steps_vector(x, T: int, name: str) -> np.ndarray:
@@ -487,6 +592,73 @@ def mask_names(filter_key: str | None = None) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------------------------------
+# several robots in one file
+
+
+def robot_mask_name(robot: str) -> str:
+    """The mask of a robot's demos in a file of several robots (`merge_datasets`)."""
+    return f"robot_{robot}"
+
+
+def merge_datasets(paths, out, compression: str | None = None) -> dict[str, int]:
+    """Write `out`: the demos of the datasets `paths` (each naming its robot, data.attrs['robokit_embodiment']),
+    one file of several robots. Returns {robot: number of demos}.
+
+    Demos are renumbered demo_0.. in input order and each gets its `robot` attribute (its other attributes are
+    kept); masks of the same name are merged (mask `train` lists every input's `train` demos) and mask
+    `robot_<name>` lists each robot's demos (e.g. train.hdf5_filter_key=robot_planar_arm_3 trains on one
+    robot). data.attrs env_args is the first input's, robokit_env_args {robot: env_args} says where each robot's
+    demos were recorded. Two inputs of one robot must name its items alike. Inputs are only read.
+    """
+    paths = [os.fspath(p) for p in paths]
+    if len(paths) < 1:
+        raise DatasetError("merge_datasets: give at least one input dataset")
+    embodiments: dict[str, Embodiment] = {}
+    env_args: dict[str, dict] = {}
+    for path in paths:
+        check_dataset(path, check_values=False)
+        named = read_embodiments(path)
+        if not named:
+            raise DatasetError(f"{path}: the file does not name its robot (no data.attrs['{EMBODIMENT_ATTR}']), "
+                               "which merging needs; fix: regenerate it with scripts/generate_dataset.py or write "
+                               "the names (datasets/README.md)")
+        for robot, embodiment in named.items():
+            if robot in embodiments and embodiments[robot] != embodiment:
+                raise DatasetError(f"{path}: robot '{robot}' is named differently than in an earlier input; "
+                                   "fix: merge files whose names of one robot agree")
+            embodiments.setdefault(robot, embodiment)
+        for robot, args in read_robot_env_args(path).items():
+            env_args.setdefault(robot, args)
+    counts = {robot: 0 for robot in embodiments}
+    masks: dict[str, list[str]] = {}
+    with DatasetWriter(out, env_args=read_env_args(paths[0]), compression=compression,
+                       embodiment=list(embodiments.values()), robot_env_args=env_args) as writer:
+        for path in paths:
+            with open_file(path) as f:
+                demos = _all_demos(f)
+                renamed = {}
+                for demo, robot in zip(demos, _demo_robots(f, demos, read_embodiments(f, check=False))):
+                    grp = _demo_group(f, demo)
+                    obs_keys = sorted(grp["obs"].keys())
+                    keys = ["actions", "rewards", "dones"] + (["states"] if "states" in grp else [])
+                    episode = read_episode(f, demo, obs_keys, keys, load_next_obs="next_obs" in grp)
+                    attrs = {k: v for k, v in grp.attrs.items() if k not in ("num_samples", ROBOT_ATTR)}
+                    name = writer.add_episode(obs=episode["obs"], next_obs=episode.get("next_obs"),
+                                              actions=episode["actions"], rewards=episode["rewards"],
+                                              dones=episode["dones"], states=episode.get("states"), attrs=attrs,
+                                              robot=robot)
+                    renamed[demo] = name
+                    counts[robot] += 1
+                    masks.setdefault(robot_mask_name(robot), []).append(name)
+                for key in list_filter_keys(f):
+                    if key not in {robot_mask_name(r) for r in embodiments}:
+                        masks.setdefault(key, []).extend(renamed[d] for d in _read_mask(f, key) if d in renamed)
+        for key, names in masks.items():
+            writer.set_mask(key, names)
+    return counts
+
+
+# --------------------------------------------------------------------------------------------------
 # validation
 
 
@@ -547,20 +719,25 @@ def _file_problems(f: h5py.File, obs_keys, dataset_keys, check_values) -> list[P
                                 "generate demonstrations into this file first"))
         return problems
 
-    ref_shapes: dict[str, tuple[tuple, str]] = {}  # key -> (per-step shape, demo it came from)
+    robots: list = [None] * len(demos)  # in a file of several robots, shapes are compared within each robot
+    names_problem = None
+    if EMBODIMENT_ATTR in data.attrs:
+        try:
+            read_embodiments(f)
+            robots = _demo_robots(f, demos, read_embodiments(f, check=False))
+        except DatasetError as exc:
+            names_problem = Problem(str(exc).removeprefix(f"{f.filename}: "),
+                                    f"rewrite data.attrs['{EMBODIMENT_ATTR}'] (see datasets/README.md) or delete it")
+    ref_shapes: dict = {}  # robot -> {key -> (per-step shape, demo it came from)}
     required_obs = obs_keys
     if required_obs is None:
         first_obs = data[demos[0]].get("obs")
         required_obs = sorted(first_obs.keys()) if isinstance(first_obs, h5py.Group) else []
-    for demo in demos:
-        problems += _demo_problems(data[demo], demo, required_obs, dataset_keys, check_values, ref_shapes)
-
-    if EMBODIMENT_ATTR in data.attrs:
-        try:
-            read_embodiment(f)
-        except DatasetError as exc:
-            problems.append(Problem(str(exc).removeprefix(f"{f.filename}: "),
-                                    f"rewrite data.attrs['{EMBODIMENT_ATTR}'] (see datasets/README.md) or delete it"))
+    for demo, robot in zip(demos, robots):
+        problems += _demo_problems(data[demo], demo, required_obs, dataset_keys, check_values,
+                                   ref_shapes.setdefault(robot, {}))
+    if names_problem is not None:
+        problems.append(names_problem)
 
     for fk in list_filter_keys(f):
         ds = f["mask"][fk]

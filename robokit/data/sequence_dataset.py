@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from robokit.data import hdf5_format as fmt
-from robokit.data.embodiment import masked_gaussian_stats, masked_min_max_stats
+from robokit.data.embodiment import mask_key, masked_gaussian_stats, masked_min_max_stats, padded_key_of
 from robokit.errors import DatasetError
 from robokit.utils import batch_keys as K
 from robokit.utils.normalization import gaussian_stats, min_max_stats, normalize, stats_to_numpy
@@ -76,13 +76,16 @@ class SequenceDataset(Dataset):
         self._check_arguments(obs_keys)
 
         specs = fmt.obs_specs(self.hdf5_path)  # opens the file: missing / not HDF5 -> DatasetError
-        self.robot = None  # the file's robot, with an action or obs layout
-        self._obs_plan = self._plan_padded_obs(obs_keys)  # {padded key: [(file key, column, slot)]}
+        self._embodiments = fmt.read_embodiments(self.hdf5_path)  # {robot: names}; several in a multi-robot file
+        self._obs_plans = self._plan_padded_obs(obs_keys)  # {robot: {padded key: [(file key, column, slot)]}}
+        self._action_plans = self._plan_padded_actions()  # {robot: (file columns, slots)}
         self.obs_keys = self._resolve_obs_keys(obs_keys, specs)
-        sources = [src for entries in self._obs_plan.values() for src, _, _ in entries]
-        self._file_obs_keys = list(dict.fromkeys([k for k in self.obs_keys if k not in self._obs_plan] + sources))
-        fmt.check_dataset(self.hdf5_path, obs_keys=self._file_obs_keys, dataset_keys=self.dataset_keys,
-                          check_values=False)
+        #: file obs keys read as they are; the sources of padded keys are read per episode at load time
+        self._file_obs_keys = [k for k in self.obs_keys if k not in self._padded]
+        self._source_obs_keys = {robot: list(dict.fromkeys(src for entries in plan.values() for src, _, _ in entries))
+                                 for robot, plan in self._obs_plans.items()}
+        checked = list(dict.fromkeys(self._file_obs_keys + [k for ks in self._source_obs_keys.values() for k in ks]))
+        fmt.check_dataset(self.hdf5_path, obs_keys=checked, dataset_keys=self.dataset_keys, check_values=False)
         self._file: h5py.File | None = None
         self._file_pid: int | None = None
         self._handles: dict[int, dict] = {}  # episode -> {flat key: h5py.Dataset}, for uncached keys
@@ -94,15 +97,17 @@ class SequenceDataset(Dataset):
             raise DatasetError(f"{self.hdf5_path}: filter key '{filter_by_attribute}' selects no demos; "
                                "fix: use another filter key or rewrite the mask")
         self.demo_lengths = [fmt.demo_length(f, d) for d in self.demo_names]
+        self.demo_robots = self._selected_robots()  # the robot of each demo (None without names)
+        #: the robots of the selected demos, in order of appearance; `robot` when there is one
+        self.robots = [r for r in dict.fromkeys(self.demo_robots) if r is not None]
+        self.robot = self.robots[0] if len(self.robots) == 1 else None
         first_actions = fmt.episode_datasets(f, self.demo_names[0], [], ["actions"])["actions"]
-        self._action_shape = tuple(first_actions.shape[1:])  # (A,)
-        self.obs_key_shapes = {k: (self.obs_layout.width(k),) if k in self._obs_plan else specs[k][0]
-                               for k in self.obs_keys}
+        self._action_shape = ((self.action_layout.flat_width,) if self.action_layout is not None
+                              else tuple(first_actions.shape[1:]))  # (A,)
+        self.obs_key_shapes = {k: self._padded[k] if k in self._padded else specs[k][0] for k in self.obs_keys}
         self._build_index()
         self._describe_keys(specs)
         self._load_cache()
-        self._pad_actions()
-        self._pad_obs()
         self._setup_normalization(obs_normalization_stats, action_normalization_stats)
         if self.hdf5_cache_mode == "all":
             self.close()
@@ -131,58 +136,87 @@ class SequenceDataset(Dataset):
 
     def _resolve_obs_keys(self, obs_keys, specs) -> list[str]:
         if obs_keys is None:
-            return list(self._obs_plan) if self.obs_layout is not None else sorted(specs)
+            return list(self._padded_obs_keys) if self.obs_layout is not None else sorted(specs)
         keys = list(dict.fromkeys(obs_keys))
-        missing = [k for k in keys if k not in specs and k not in self._obs_plan]
+        missing = [k for k in keys if k not in specs and k not in self._padded]
         if missing:
-            padded = f"; padded keys: {', '.join(self._padded_obs_keys)}" if self._padded_obs_keys else ""
+            offered = list(self._padded_obs_keys) + [mask_key(k) for k in self._padded_obs_keys]
+            padded = f"; padded keys: {', '.join(offered)}" if offered else ""
             raise DatasetError(f"{self.hdf5_path}: obs key(s) {missing} not in the dataset (it has: "
                                f"{', '.join(sorted(specs)) or 'none'}{padded}); fix: use keys the dataset has")
         return keys
 
-    def _plan_padded_obs(self, obs_keys) -> dict[str, list[tuple[str, int, int]]]:
-        """With an obs_layout: {padded key (a data type's value): [(file obs key, column, slot), ...]} for the
-        layout's data types that obs_keys asks for (all when None); {} without a layout."""
-        self._obs_masks: dict[str, np.ndarray] = {}  # padded key -> (W,) bool
+    def _layout_robots(self, layout, what: str, which: str) -> list[str]:
+        """The file's robots (checked to name `what` and to be in `layout`'s spec, `which`: "input" or "output")."""
+        if not self._embodiments:
+            raise DatasetError(f"{self.hdf5_path}: the file does not name its {what} (no data.attrs"
+                               f"['{fmt.EMBODIMENT_ATTR}']), which an {which} robot data spec needs; fix: write the "
+                               "names (datasets/README.md) or train without a data spec")
+        if len(self._embodiments) == 1:
+            robot = next(iter(self._embodiments))
+            if robot not in layout.spec:
+                raise DatasetError(f"{self.hdf5_path}: the file's robot '{robot}' is not in the {which} robot data "
+                                   f"spec (robots: {', '.join(layout.spec.robots)})")
+        # in a file of several robots, a robot outside the spec is refused only if its demos are selected
+        return [r for r in self._embodiments if r in layout.spec]
+
+    def _plan_padded_obs(self, obs_keys) -> dict[str, dict[str, list[tuple[str, int, int]]]]:
+        """With an obs_layout: per robot of the file, {padded key (a data type's value): [(file obs key, column,
+        slot), ...]} for the layout's data types that obs_keys asks for (all when None); {} without a layout.
+        Sets `_padded` {padded key or its mask key: (W,)}, the keys a batch gets from the layout."""
+        self._padded: dict[str, tuple[int]] = {}
         self._padded_obs_keys: list[str] = []  # every padded key the layout offers
         if self.obs_layout is None:
             return {}
-        embodiment = self._named_embodiment(self.obs_layout, "observations", "input")
+        robots = self._layout_robots(self.obs_layout, "observations", "input")
         unsupported = [dt.value for dt in self.obs_layout.data_types if dt not in self.obs_layout.flat_data_types]
         if unsupported:
             raise DatasetError(f"obs_layout: padding {', '.join(unsupported)} (camera / language slots) is not "
                                "supported by SequenceDataset yet; give those as plain obs keys")
+        self._padded_obs_keys = [dt.value for dt in self.obs_layout.flat_data_types]
+        offered = self._padded_obs_keys + [mask_key(k) for k in self._padded_obs_keys]
+        wanted = offered if obs_keys is None else [k for k in obs_keys if k in offered]
+        self._padded = {k: (self.obs_layout.width(padded_key_of(k)),) for k in wanted}
         offsets = self.obs_layout.flat_offsets()
-        index = self.obs_layout.flat_index(embodiment.robot, embodiment, where=self.hdf5_path)
-        plan: dict[str, list] = {dt.value: [] for dt in self.obs_layout.flat_data_types}
-        for key, col, flat_slot in index:
-            dt = max((d for d in offsets if offsets[d] <= flat_slot), key=lambda d: offsets[d])
-            plan[dt.value].append((key, col, flat_slot - offsets[dt]))
-        self._padded_obs_keys = list(plan)
-        wanted = list(plan) if obs_keys is None else [k for k in obs_keys if k in plan]
-        self._obs_masks = {k: self.obs_layout.mask(embodiment.robot, k) for k in wanted}
-        self.robot = embodiment.robot
-        return {k: plan[k] for k in wanted}
+        plans = {}
+        for robot in robots:
+            index = self.obs_layout.flat_index(robot, self._embodiments[robot], where=self.hdf5_path)
+            plan: dict[str, list] = {k: [] for k in self._padded_obs_keys if k in wanted}
+            for key, col, flat_slot in index:
+                dt = max((d for d in offsets if offsets[d] <= flat_slot), key=lambda d: offsets[d])
+                if dt.value in plan:
+                    plan[dt.value].append((key, col, flat_slot - offsets[dt]))
+            plans[robot] = plan
+        return plans
 
-    def _pad_obs(self) -> None:
-        """With an obs_layout: build the padded (N, W) obs (and next_obs) keys from the cached file keys, and
-        drop the file keys that only fed them."""
-        if not self._obs_plan:
-            return
-        subs = ("obs", "next_obs") if self.load_next_obs else ("obs",)
-        for key, entries in self._obs_plan.items():
-            width = self.obs_layout.width(key)
-            for sub in subs:
-                out = np.zeros((self.total_num_steps, width), dtype=np.float32)  # (N, W)
-                for src, col, slot in entries:
-                    out[:, slot] = self._cache[f"{sub}/{src}"][:, col]
-                self._cache[f"{sub}/{key}"] = out
-                self._keys[f"{sub}/{key}"] = ((width,), np.dtype(np.float32), True)
-        for src in self._file_obs_keys:
-            if src not in self.obs_keys:
-                for sub in subs:
-                    self._cache.pop(f"{sub}/{src}", None)
-                    self._keys.pop(f"{sub}/{src}", None)
+    def _plan_padded_actions(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """With an action_layout: per robot of the file, (file action columns, flat slots); {} without one."""
+        if self.action_layout is None:
+            return {}
+        plans = {}
+        for robot in self._layout_robots(self.action_layout, "actions", "output"):
+            index = self.action_layout.flat_index(robot, self._embodiments[robot], actions=True, where=self.hdf5_path)
+            plans[robot] = (np.array([col for _, col, _ in index], dtype=np.int64),
+                            np.array([slot for _, _, slot in index], dtype=np.int64))
+        return plans
+
+    def _selected_robots(self) -> list[str | None]:
+        """The robot of each selected demo; with a layout, each must be one the layouts plan for."""
+        robots = fmt.demo_robots(self._h5(), self.demo_names)
+        layouts = [(lay, plans) for lay, plans in ((self.obs_layout, self._obs_plans),
+                                                   (self.action_layout, self._action_plans)) if lay is not None]
+        for layout, plans in layouts:
+            outside = [r for r in dict.fromkeys(robots) if r not in plans]
+            if outside:
+                which = "input" if layout is self.obs_layout else "output"
+                raise DatasetError(f"{self.hdf5_path}: demos of robot(s) {', '.join(outside)} are selected but not "
+                                   f"in the {which} robot data spec (robots: {', '.join(layout.spec.robots)}); fix: "
+                                   "add them to the spec or select other demos (train.hdf5_filter_key)")
+        if len(set(robots)) > 1 and self.action_layout is None:
+            raise DatasetError(f"{self.hdf5_path}: the demos are of several robots ({', '.join(dict.fromkeys(robots))}), "
+                               "whose actions differ; fix: set train.output_robot_data_spec (or select one robot's "
+                               "demos, e.g. train.hdf5_filter_key=robot_<name>)")
+        return robots
 
     def _build_index(self) -> None:
         """Per-episode flat offsets and the (episode, t) of every sample."""
@@ -230,19 +264,27 @@ class SequenceDataset(Dataset):
         self._keys: dict[str, tuple[tuple, np.dtype, bool]] = {}
         subs = ("obs", "next_obs") if self.load_next_obs else ("obs",)
         for sub in subs:
-            for k in self._file_obs_keys:
+            for k in self.obs_keys:
+                if k in self._padded:  # filled by _load_padded, always cached
+                    self._keys[f"{sub}/{k}"] = (self._padded[k], np.dtype(np.float32), True)
+                    continue
                 shape, dtype = specs[k]
                 is_image = dtype == np.uint8
                 cached = self.hdf5_cache_mode == "all" or (self.hdf5_cache_mode == "low_dim" and not is_image)
                 self._keys[f"{sub}/{k}"] = (shape, np.dtype(np.uint8 if is_image else np.float32), cached)
         for k in self.dataset_keys:
-            shape = tuple(first[k].shape[1:]) if k in first else ()
+            shape = self._action_shape if k == K.ACTIONS else (tuple(first[k].shape[1:]) if k in first else ())
             self._keys[k] = (shape, np.dtype(np.float32), self.hdf5_cache_mode is not None)
 
     def _load_cache(self) -> None:
-        """Read every cached key of every episode once into flat (total_steps, ...) arrays."""
+        """Read every cached key of every episode once into flat (total_steps, ...) arrays; padded keys (and
+        actions, with an action layout) are gathered by name from each episode's own arrays (`_load_padded`)."""
         cached = [k for k, (_, _, c) in self._keys.items() if c]
-        arrays = {k: np.empty((self.total_num_steps,) + self._keys[k][0], dtype=self._keys[k][1]) for k in cached}
+        padded = {k for k in cached if k.partition("/")[2] in self._padded or
+                  (k == K.ACTIONS and self.action_layout is not None)}
+        arrays = {k: (np.zeros if k in padded else np.empty)((self.total_num_steps,) + self._keys[k][0],
+                                                             dtype=self._keys[k][1]) for k in cached}
+        self._init_masks()
         if cached:
             bar = tqdm(range(len(self.demo_names)), desc=f"loading {os.path.basename(self.hdf5_path)}",
                        leave=False, disable=None)
@@ -250,41 +292,53 @@ class SequenceDataset(Dataset):
                 s, e = int(self._ep_start[ep]), int(self._ep_start[ep] + self._ep_len[ep])
                 handles = self._episode_handles(ep)
                 for k in cached:
-                    self._checked_read(handles, ep, k, out=arrays[k][s:e])
+                    if k not in padded:
+                        self._checked_read(handles, ep, k, out=arrays[k][s:e])
+                if padded:
+                    self._load_padded(ep, {k: arrays[k][s:e] for k in padded})
         self._cache = arrays
 
-    def _named_embodiment(self, layout, what: str, which: str):
-        """The file's names (read once per dataset), checked to name `what` for a robot of `layout`'s spec
-        (`which`: "input" or "output")."""
-        if not hasattr(self, "_embodiment"):
-            self._embodiment = fmt.read_embodiment(self.hdf5_path)
-        embodiment = self._embodiment
-        if embodiment is None:
-            raise DatasetError(f"{self.hdf5_path}: the file does not name its {what} (no data.attrs"
-                               f"['{fmt.EMBODIMENT_ATTR}']), which an {which} robot data spec needs; fix: write the "
-                               "names (datasets/README.md) or train without a data spec")
-        if embodiment.robot not in layout.spec:
-            raise DatasetError(f"{self.hdf5_path}: the file's robot '{embodiment.robot}' is not in the "
-                               f"{which} robot data spec (robots: {', '.join(layout.spec.robots)})")
-        return embodiment
+    def _init_masks(self) -> None:
+        """Per-episode masks of the padded keys: ACTION_MASK rows (E, W) and OBS_MASK {key: (E, W)}."""
+        robots = self.demo_robots
+        self._ep_action_mask = None
+        if self.action_layout is not None:
+            self._ep_action_mask = np.stack([self.action_layout.flat_mask(r) for r in robots])  # (E, W)
+        self._ep_obs_masks = {k: np.stack([self.obs_layout.mask(r, k) for r in robots])  # {key: (E, W)}
+                              for k in dict.fromkeys(padded_key_of(k) for k in self._padded)}
 
-    def _pad_actions(self) -> None:
-        """With an action_layout: the cached actions (N, A) -> (N, W), each named item at its robot's slot."""
-        self._action_mask = None
-        if self.action_layout is None:
-            return
-        embodiment = self._named_embodiment(self.action_layout, "actions", "output")
-        index = self.action_layout.flat_index(embodiment.robot, embodiment, actions=True, where=self.hdf5_path)
-        src = np.array([col for _, col, _ in index], dtype=np.int64)
-        dest = np.array([slot for _, _, slot in index], dtype=np.int64)
-        raw = self._cache[K.ACTIONS]  # (N, A)
-        padded = np.zeros((raw.shape[0], self.action_layout.flat_width), dtype=np.float32)  # (N, W)
-        padded[:, dest] = raw[:, src]
-        self._cache[K.ACTIONS] = padded
-        self._action_shape = padded.shape[1:]
-        self._keys[K.ACTIONS] = (self._action_shape,) + self._keys[K.ACTIONS][1:]
-        self.robot = embodiment.robot
-        self._action_mask = self.action_layout.flat_mask(embodiment.robot)  # (W,)
+    def _load_padded(self, ep: int, out: dict[str, np.ndarray]) -> None:
+        """Fill episode `ep`'s rows of the padded arrays `out` {flat key: (T, W)} (zeros on entry): each named
+        item of the episode's robot at its slot; a mask key gets the robot's mask."""
+        robot, demo = self.demo_robots[ep], self.demo_names[ep]
+        lazy = fmt.episode_datasets(self._h5(), demo, self._source_obs_keys.get(robot, []),
+                                    [K.ACTIONS] if K.ACTIONS in out else [], self.load_next_obs)
+        read: dict[str, np.ndarray] = {}  # flat file key -> (T, D), each read once
+
+        def source(flat_key: str) -> np.ndarray:
+            if flat_key not in read:
+                sub, _, key = flat_key.partition("/")
+                ds = lazy[K.ACTIONS] if flat_key == K.ACTIONS else lazy[sub][key]
+                read[flat_key] = self._finite(ds[()], demo, flat_key)
+            return read[flat_key]
+
+        for flat_key, rows in out.items():
+            if flat_key == K.ACTIONS:
+                src, dest = self._action_plans[robot]
+                rows[:, dest] = source(K.ACTIONS)[:, src]
+                continue
+            sub, _, key = flat_key.partition("/")
+            if key not in self._padded_obs_keys:  # a mask key: the robot's mask at every step
+                rows[:] = self._ep_obs_masks[padded_key_of(key)][ep]
+                continue
+            for src, col, slot in self._obs_plans[robot][key]:
+                rows[:, slot] = source(f"{sub}/{src}")[:, col]
+
+    def _finite(self, data: np.ndarray, demo: str, key: str) -> np.ndarray:
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            raise DatasetError(f"{self.hdf5_path}: {demo}: {key} has NaN/inf values; fix: drop or repair "
+                               "that demo (e.g. leave it out of the filter key you train on)")
+        return data
 
     def _checked_read(self, handles: dict, ep: int, key: str, rows=None, out=None) -> np.ndarray:
         """Rows of one episode's key (all rows when `rows` is None), with shape and NaN checks.
@@ -313,7 +367,8 @@ class SequenceDataset(Dataset):
     def _setup_normalization(self, obs_stats, action_stats) -> None:
         """Compute (or take) stats and normalise the cached arrays in place."""
         self._norm: dict[str, dict] = {}  # flat key -> {"offset", "scale"} numpy float32
-        low_dim = [k for k in self.obs_keys if self._keys[f"obs/{k}"][1] != np.uint8]
+        low_dim = [k for k in self.obs_keys if self._keys[f"obs/{k}"][1] != np.uint8 and
+                   (k not in self._padded or k in self._padded_obs_keys)]  # mask keys stay 0 / 1
         self._obs_stats = None
         if self.hdf5_normalize_obs or obs_stats is not None:
             given = stats_to_numpy(obs_stats) or {}
@@ -332,9 +387,9 @@ class SequenceDataset(Dataset):
         if action_stats is not None:
             action_stats = stats_to_numpy(action_stats)
             self._action_stats = action_stats.get(K.ACTIONS, action_stats)
-        elif self.action_normalization is not None and self._action_mask is not None:  # real entries only
+        elif self.action_normalization is not None and self._ep_action_mask is not None:  # real entries only
             fn = masked_min_max_stats if self.action_normalization == "min_max" else masked_gaussian_stats
-            self._action_stats = fn(self._full_array(K.ACTIONS), self._action_mask)
+            self._action_stats = fn(self._full_array(K.ACTIONS), self._step_mask(self._ep_action_mask))
         elif self.action_normalization is not None:
             fn = min_max_stats if self.action_normalization == "min_max" else gaussian_stats
             self._action_stats = fn(self._full_array(K.ACTIONS))
@@ -347,15 +402,19 @@ class SequenceDataset(Dataset):
                 arr = self._cache[key]  # normalised in place
                 arr -= stats["offset"]
                 arr /= stats["scale"]
-                if key == K.ACTIONS and self._action_mask is not None:
-                    arr[:, ~self._action_mask] = 0.0  # padded slots stay exactly 0
-                elif key.partition("/")[2] in self._obs_masks:
-                    arr[:, ~self._obs_masks[key.partition("/")[2]]] = 0.0
+                if key == K.ACTIONS and self._ep_action_mask is not None:
+                    arr[~self._step_mask(self._ep_action_mask)] = 0.0  # padded slots stay exactly 0
+                elif key.partition("/")[2] in self._ep_obs_masks:
+                    arr[~self._step_mask(self._ep_obs_masks[key.partition("/")[2]])] = 0.0
+
+    def _step_mask(self, ep_mask: np.ndarray) -> np.ndarray:
+        """(E, W) per-episode mask -> (total_steps, W), the rows of the flat arrays."""
+        return np.repeat(ep_mask, self._ep_len, axis=0)
 
     def _computed_obs_stats(self, key: str) -> dict:
         """Gaussian stats of an obs key; of a padded key, over its real slots only."""
-        if key in self._obs_masks:
-            return masked_gaussian_stats(self._full_array(f"obs/{key}"), self._obs_masks[key])
+        if key in self._ep_obs_masks:
+            return masked_gaussian_stats(self._full_array(f"obs/{key}"), self._step_mask(self._ep_obs_masks[key]))
         return gaussian_stats(self._full_array(f"obs/{key}"))
 
     def _check_stats_shape(self, key, stats, shape) -> None:
@@ -439,6 +498,11 @@ class SequenceDataset(Dataset):
         return int(np.prod(self._action_shape))
 
     @property
+    def has_padded_actions(self) -> bool:
+        """Whether some sample's actions have padded (masked-out) dims: robots with fewer action items."""
+        return self._ep_action_mask is not None and not bool(self._ep_action_mask.all())
+
+    @property
     def cached_nbytes(self) -> int:
         """Bytes held by the in-memory data tensors (the index arrays are not counted)."""
         return sum(a.nbytes for a in self._cache.values())
@@ -480,11 +544,11 @@ class SequenceDataset(Dataset):
             batch[k] = self._gather(k, flat)
         if self.get_pad_mask:
             batch[K.PAD_MASK] = torch.from_numpy(real)
-        if self._action_mask is not None:
-            batch[K.ACTION_MASK] = torch.from_numpy(self._action_mask).unsqueeze(0).expand(len(idx), -1)  # (B, W)
-        if self._obs_masks:
-            batch[K.OBS_MASK] = {k: torch.from_numpy(m).unsqueeze(0).expand(len(idx), -1)
-                                 for k, m in self._obs_masks.items()}  # {key: (B, W)}
+        if self._ep_action_mask is not None:
+            batch[K.ACTION_MASK] = torch.from_numpy(self._ep_action_mask[ep])  # (B, W)
+        masked = [k for k in self.obs_keys if k in self._ep_obs_masks]
+        if masked:
+            batch[K.OBS_MASK] = {k: torch.from_numpy(self._ep_obs_masks[k][ep]) for k in masked}  # {key: (B, W)}
         return batch
 
     def _gather(self, key: str, flat: np.ndarray) -> torch.Tensor:

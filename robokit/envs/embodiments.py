@@ -12,6 +12,11 @@ read joints and cameras by name. Covered:
         obs/achieved_goal, obs/desired_goal (3)   custom
     robokit/ObstacleReach-v0   robot "disc": actions (2) custom vx, vy; obs/observation joint_positions
                                agent_x, agent_y; obs/agent_vel joint_velocities; the goals custom
+    robokit/PlanarArm{n}-v0    robot "planar_arm_<n>" (n = 3, 4, 5): actions (n) joint_velocities joint_1 ..
+                               joint_n (velocity commands); obs/joint_pos joint_positions, obs/joint_vel
+                               joint_velocities (the same joint names), obs/fingertip end_effector_poses
+                               fingertip_x, fingertip_y, obs/target custom target_x, target_y,
+                               obs/to_target custom to_target_x, to_target_y
     any of them: "<camera>_image" rgb_images [camera], "<camera>_depth" depth_images [camera], and obs slices
     (env_kwargs["obs_slices"]) named after their source columns.
 
@@ -26,6 +31,7 @@ from collections.abc import Mapping
 from robokit.data.embodiment import DataType, Embodiment, Segment
 
 _FETCH_RE = re.compile(r"^Fetch(Reach|Push|PickAndPlace|Slide)(Dense)?-v\d+$")
+_PLANAR_ARM_RE = re.compile(r"^(?:robokit/)?PlanarArm(\d+)-v\d+$")
 _XYZ = ("x", "y", "z")
 _FINGERS = ("r_gripper_finger_joint", "l_gripper_finger_joint")
 
@@ -62,11 +68,24 @@ def _obstacle_reach() -> tuple[str, tuple[Segment, ...], dict[str, tuple[Segment
     return "disc", (_seg(custom, "vx", "vy"),), obs
 
 
+def _planar_arm(n_links: int) -> tuple[str, tuple[Segment, ...], dict[str, tuple[Segment, ...]]]:
+    joints = tuple(f"joint_{i + 1}" for i in range(n_links))
+    obs = {"joint_pos": (_seg(DataType.JOINT_POSITIONS, *joints),),
+           "joint_vel": (_seg(DataType.JOINT_VELOCITIES, *joints),),
+           "fingertip": (_seg(DataType.END_EFFECTOR_POSES, "fingertip_x", "fingertip_y"),),
+           "target": (_seg(DataType.CUSTOM, "target_x", "target_y"),),
+           "to_target": (_seg(DataType.CUSTOM, "to_target_x", "to_target_y"),)}
+    return f"planar_arm_{n_links}", (_seg(DataType.JOINT_VELOCITIES, *joints),), obs
+
+
 def known_layout(env_name: str):
     """(robot, action segments, {obs key: segments}) of a known task, or None."""
     match = _FETCH_RE.match(env_name)
     if match:
         return _fetch(match.group(1))
+    match = _PLANAR_ARM_RE.match(env_name)
+    if match:
+        return _planar_arm(int(match.group(1)))
     if env_name.split("/")[-1].startswith("ObstacleReach-v"):
         return _obstacle_reach()
     return None

@@ -3,7 +3,8 @@
 Layout:
     format_version, algo_name, config (plain dict), shape_metadata {all_shapes, ac_dim, all_obs_keys},
     env_metadata (the dataset's env_args), obs_normalization_stats, action_normalization_stats
-    ({key: {"offset", "scale"}} tensors, or None), algo_origin (None for a built-in algorithm, else where the plugin
+    ({key: {"offset", "scale"}} tensors, or None), robot_data (None, or a run on robot data specs: its slot
+    layouts, each robot's names and environment, see robokit.data.embodiment.RobotData), algo_origin (None for a built-in algorithm, else where the plugin
     came from: {"module", "path", "sha256", "kind"}, see robokit.algo.plugins), model (network state dict), optimizer_state, ema (the EMA
     weights when algo.ema is on, else None),
     train_state {epoch, step, best_valid_loss, best_success_rate, best_return}.
@@ -22,6 +23,7 @@ from robokit.algo.plugins import algo_origin, check_checkpoint_algo
 from robokit.config import config_factory
 from robokit.config.online import OnlineConfig
 from robokit.config.registry import REGISTERED_CONFIGS
+from robokit.data.embodiment import RobotAdapter, RobotData
 from robokit.envs import create_env
 from robokit.errors import CheckpointError, ConfigError
 from robokit.train.divergence import check_finite_weights
@@ -36,8 +38,11 @@ ONLINE_MIN_FORMAT_VERSION = 2
 
 
 def build_checkpoint(algo, config, shape_metadata: dict, env_metadata: dict | None, obs_normalization_stats=None,
-                     action_normalization_stats=None, train_state: dict | None = None) -> dict:
+                     action_normalization_stats=None, train_state: dict | None = None, robot_data=None) -> dict:
     """Everything needed to rebuild `algo` for deployment or to resume training.
+
+    `robot_data`: a `robokit.data.embodiment.RobotData` (a run on robot data specs): the slot layouts, every
+    robot's names and environment, stored as plain data under "robot_data".
 
     Non-finite weights raise TrainingDivergedError: such a checkpoint is never built, so never written.
     """
@@ -57,6 +62,7 @@ def build_checkpoint(algo, config, shape_metadata: dict, env_metadata: dict | No
         "optimizer_state": algo.optimizer_state(),
         "ema": algo.ema_state(),  # {network: {"step", "weights"}} when algo.ema is on, else None
         "train_state": dict(train_state or {}),
+        "robot_data": None if robot_data is None else robot_data.to_config(),
     }
 
 
@@ -227,24 +233,64 @@ def algo_from_checkpoint(ckpt_dict: dict, device=None, source: str = "the checkp
     return algo
 
 
-def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=False, algo_module=None):
+def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=False, algo_module=None, robot=None,
+                           robot_spec=None, embodiment=None):
     """Load a trained policy: returns `(RolloutPolicy, ckpt_dict)`, the policy in evaluation mode.
 
     `algo_module`: the plugin (.py file, package folder, .zip or module name) that defines the checkpoint's
-    algorithm, when it is not built in and not imported yet."""
+    algorithm, when it is not built in and not imported yet.
+
+    A model trained on robot data specs (train.input/output_robot_data_spec, `ckpt["robot_data"]`) is fed by
+    names: `robot="name"` (a robot of its training data) gives a policy that takes that robot's observation
+    dict, reorders it into the model's slots and returns the robot's own action; `robot_spec={data type:
+    [names]}` (which items feed the slots, in order) with `embodiment=` (an Embodiment or its dict: where the
+    robot's named items live, e.g. `robokit.envs.embodiments.embodiment_for_env(...)`) does the same for a new
+    robot (see robokit.data.embodiment.RobotAdapter). Mistakes are one ConfigError line."""
     ckpt_dict = maybe_dict_from_checkpoint(ckpt_path, ckpt_dict)
-    algo = algo_from_checkpoint(ckpt_dict, device, source=str(ckpt_path) if ckpt_path is not None else "the checkpoint",
-                                algo_module=algo_module)
+    source = str(ckpt_path) if ckpt_path is not None else "the checkpoint"
+    adapter = robot_adapter_from_checkpoint(ckpt_dict, robot, robot_spec, embodiment, source)
+    algo = algo_from_checkpoint(ckpt_dict, device, source=source, algo_module=algo_module)
     algo.use_ema_weights()  # with algo.ema on, the policy acts with the averaged weights
     algo.set_eval()
     policy = RolloutPolicy(
         algo,
         obs_normalization_stats=stats_to_numpy(ckpt_dict.get("obs_normalization_stats")),
         action_normalization_stats=stats_to_numpy(ckpt_dict.get("action_normalization_stats")),
+        robot=adapter,
     )
     if verbose:
         print(f"loaded {ckpt_dict['algo_name']} policy ({type(algo).__name__}) on {algo.device}")
+        if adapter is not None:
+            print(adapter.describe())
     return policy, ckpt_dict
+
+
+def robot_data_from_checkpoint(ckpt_dict: dict, source: str = "the checkpoint") -> RobotData | None:
+    """The checkpoint's RobotData (None for a model trained without robot data specs)."""
+    raw = ckpt_dict.get("robot_data")
+    if raw is None:
+        return None
+    try:
+        return RobotData.from_config(raw)
+    except (ConfigError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{source}: its robot_data does not load ({exc}); fix: load another checkpoint of the "
+                              "run or retrain") from None
+
+
+def robot_adapter_from_checkpoint(ckpt_dict: dict, robot=None, robot_spec=None, embodiment=None,
+                                  source: str = "the checkpoint") -> RobotAdapter | None:
+    """The RobotAdapter `policy_from_checkpoint` feeds the model through; None for a model without robot data
+    specs (then `robot` / `robot_spec` / `embodiment` are refused in one line)."""
+    record = robot_data_from_checkpoint(ckpt_dict, source)
+    if record is None:
+        if robot is not None or robot_spec is not None or embodiment is not None:
+            raise ConfigError(f"{source} was trained without robot data specs (train.input/output_robot_data_spec): "
+                              "it takes the observation keys it was trained on and has no named slots; drop "
+                              "robot / robot_spec / embodiment")
+        return None
+    check_checkpoint_entries(ckpt_dict, source)
+    shapes = {k: tuple(v) for k, v in ckpt_dict["shape_metadata"]["all_shapes"].items()}
+    return record.adapter(shapes, robot=robot, spec=robot_spec, embodiment=embodiment)
 
 
 def env_args_from_checkpoint(ckpt_dict: dict) -> dict:

@@ -24,6 +24,7 @@ from robokit.algo import RolloutPolicy, algo_factory
 from robokit.algo.registry import algo_class_for_config
 from robokit.config import apply_overrides
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
+from robokit.data.embodiment import DataType, RobotData, padded_key_of, training_layouts
 from robokit.data.hdf5_format import obs_specs
 from robokit.envs import create_envs
 from robokit.errors import ConfigError, DatasetError, MemoryLimitError, TrainingDivergedError
@@ -70,11 +71,28 @@ def apply_debug_settings(config) -> None:
 
 
 # ----- data -----
-def dataset_kwargs(config) -> dict:
-    """SequenceDataset arguments from the config's train section."""
+def robot_layouts(config, paths) -> tuple:
+    """(input, output) SlotLayouts of `train.input_robot_data_spec` / `output_robot_data_spec` over the datasets
+    `paths` (robokit.data.embodiment.training_layouts); (None, None) without specs on one robot's data."""
+    return training_layouts(config.train.input_robot_data_spec, config.train.output_robot_data_spec, paths,
+                            where="train")
+
+
+def file_obs_keys(config) -> list[str]:
+    """The config's observation keys that name arrays of the file: all of them but the padded keys (a data
+    type, e.g. joint_positions, or its mask) that an input robot data spec builds."""
+    if not config.train.input_robot_data_spec:
+        return list(config.all_obs_keys)
+    return [k for k in config.all_obs_keys if padded_key_of(k) not in {dt.value for dt in DataType}]
+
+
+def dataset_kwargs(config, layouts: tuple = (None, None)) -> dict:
+    """SequenceDataset arguments from the config's train section; `layouts`: `robot_layouts(config, paths)`."""
     train = config.train
     action_config = (train.action_config or {}).get("actions", {}) or {}
     return dict(
+        obs_layout=layouts[0],
+        action_layout=layouts[1],
         obs_keys=config.all_obs_keys,
         dataset_keys=train.dataset_keys,
         frame_stack=train.frame_stack,
@@ -104,7 +122,7 @@ def load_datasets(config, dataset_path) -> tuple[SequenceDataset, SequenceDatase
                 f"{dataset_path}: experiment.validate needs masks {missing} (the file has {available or 'none'}); "
                 f"fix: python scripts/split_train_val.py --dataset {dataset_path}, or --set experiment.validate=false"
             )
-    kwargs = dataset_kwargs(config)
+    kwargs = dataset_kwargs(config, robot_layouts(config, [dataset_path]))
     train_ds = SequenceDataset(dataset_path, filter_by_attribute=train_key, **kwargs)
     valid_ds = None
     if valid_key is not None:
@@ -271,7 +289,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
         raise ConfigError("no dataset given: pass --dataset PATH or set train.data")
     dataset_path = str(Path(dataset_path).expanduser())
     config.train.data = dataset_path
-    check_dataset(dataset_path, obs_keys=config.all_obs_keys, dataset_keys=config.train.dataset_keys)
+    check_dataset(dataset_path, obs_keys=file_obs_keys(config), dataset_keys=config.train.dataset_keys)
     resumed = load_resume_checkpoint(resume_dir, config) if resume_dir is not None else None
     if not any(config.obs_keys_by_modality("obs").values()):
         specs = obs_specs(dataset_path)
@@ -303,6 +321,11 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     }
     algo = algo_factory(config.algo_name, config, obs_key_shapes=train_ds.obs_key_shapes,
                         ac_dim=train_ds.action_dim, device=device)
+    check_action_padding(algo, train_ds)
+    robot_data = None
+    if train_ds.obs_layout is not None or train_ds.action_layout is not None:
+        robot_data = RobotData.for_training(train_ds.obs_layout, train_ds.action_layout, [dataset_path],
+                                            train_ds.obs_keys)
     if config.experiment.ckpt_path:
         algo.deserialize(load_checkpoint(config.experiment.ckpt_path)["model"])
     algo.grad_scaler = make_grad_scaler(config.train.mixed_precision, device)
@@ -338,7 +361,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
 
     def checkpoint(name: str, state: TrainState, rng_states: list | None = None) -> None:
         ckpt = build_checkpoint(algo, config, shape_metadata, env_args, train_ds.get_obs_normalization_stats(),
-                                train_ds.get_action_normalization_stats(), state.as_dict())
+                                train_ds.get_action_normalization_stats(), state.as_dict(), robot_data)
         ckpt["resume_state"] = {"rng_per_rank": rng_states or [capture_rng_state()]}
         path = run_dir / "models" / f"{name}.pth"
         save_checkpoint(ckpt, path)
@@ -386,8 +409,8 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
 
             video_paths = []
             if eval_envs and epoch > rollout_cfg.warmstart and epoch % rollout_cfg.rate == 0:
-                policy = make_rollout_policy(algo, train_ds)
                 for i, (env_name, envs) in enumerate(eval_envs.items()):
+                    policy = make_rollout_policy(algo, train_ds, robot_data, env_name)
                     video_path = None
                     if config.experiment.render_video:
                         video_path = run_dir / "videos" / (f"epoch_{epoch}.mp4" if i == 0 else
@@ -468,6 +491,20 @@ def evaluate(policy: RolloutPolicy, envs: list, config, epoch: int, video_path=N
                               video_skip=config.experiment.video_skip, progress=progress)
 
 
-def make_rollout_policy(algo, dataset: SequenceDataset) -> RolloutPolicy:
-    """Deploy `algo` with the dataset's normalisation statistics."""
-    return RolloutPolicy(algo, dataset.get_obs_normalization_stats(), dataset.get_action_normalization_stats())
+def make_rollout_policy(algo, dataset: SequenceDataset, robot_data: RobotData | None = None,
+                        env_name: str | None = None) -> RolloutPolicy:
+    """Deploy `algo` with the dataset's normalisation statistics; with `robot_data` (a run on robot data specs),
+    fed by names as the robot recorded in `env_name`."""
+    adapter = None
+    if robot_data is not None:
+        adapter = robot_data.adapter(algo.obs_shapes, robot=robot_data.robot_for_env(env_name, dataset.robot))
+    return RolloutPolicy(algo, dataset.get_obs_normalization_stats(), dataset.get_action_normalization_stats(),
+                         robot=adapter)
+
+
+def check_action_padding(algo, dataset: SequenceDataset) -> None:
+    """ConfigError (one line) when the data has padded action dims that the algorithm's losses cannot leave out."""
+    if dataset.has_padded_actions and not getattr(algo, "SUPPORTS_ACTION_MASK", False):
+        raise ConfigError(f"{type(algo).__name__} cannot leave padded action dims out of its losses (the robots' "
+                          f"actions {', '.join(dataset.robots)} have different widths); fix: train them with bc "
+                          "(any variant), act or diffusion_policy, or give the robots equal output specs")

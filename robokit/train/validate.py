@@ -235,11 +235,11 @@ def _run_checks(config, dataset_path, tmp: Path, results: list, overfit_steps: i
         source = "synthetic"
     else:
         source = str(dataset_path)
-    from robokit.train.offline import dataset_kwargs  # the exact windows training uses
+    from robokit.train.offline import dataset_kwargs, robot_layouts  # the exact windows training uses
 
     try:
         dataset = SequenceDataset(str(dataset_path), filter_by_attribute=config.train.hdf5_filter_key,
-                                  **dataset_kwargs(config))
+                                  **dataset_kwargs(config, robot_layouts(config, [str(dataset_path)])))
     except UserError as exc:
         add(CheckResult("data windows", False, str(exc), "check the observation keys and train.seq_length"))
         return

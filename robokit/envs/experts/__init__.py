@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from robokit.envs.experts.base import Expert
 from robokit.envs.experts.episodes import Episode, expert_success_rate, run_expert_episode
 from robokit.envs.experts.fetch import FetchPickAndPlaceExpert, FetchPushExpert, FetchReachExpert
 from robokit.envs.experts.obstacle_reach import ObstacleReachExpert
+from robokit.envs.experts.planar_arm import PlanarArmExpert
+from robokit.envs.tasks.planar_arm_geometry import PLANAR_ARM_LINKS
 from robokit.errors import UserError
 
-EXPERTS: dict[str, type[Expert]] = {
+EXPERTS: dict[str, type[Expert] | partial] = {
     "FetchReach": FetchReachExpert,
     "FetchPush": FetchPushExpert,
     "FetchPickAndPlace": FetchPickAndPlaceExpert,
     "robokit/ObstacleReach": ObstacleReachExpert,
+    **{f"robokit/PlanarArm{n}": partial(PlanarArmExpert, n) for n in PLANAR_ARM_LINKS},
 }
-EXPERT_TASKS = ("FetchReach-v4", "FetchPush-v4", "FetchPickAndPlace-v4", "robokit/ObstacleReach-v0")
+EXPERT_TASKS = ("FetchReach-v4", "FetchPush-v4", "FetchPickAndPlace-v4", "robokit/ObstacleReach-v0",
+                "robokit/PlanarArm{3,4,5}-v0")
 
 
 def _task_family(env_name: str) -> str:
@@ -44,6 +50,7 @@ __all__ = [
     "Episode",
     "Expert",
     "ObstacleReachExpert",
+    "PlanarArmExpert",
     "expert_success_rate",
     "has_expert",
     "make_expert",

@@ -1,7 +1,8 @@
 """Config of goal learning (`gl`): predict the observation `subgoal_horizon` steps ahead (HBC's / IRIS's planner).
 
 Subgoal keys are listed in `observation.modalities.subgoal`; the target is read from the dataset window
-(`next_obs` at step subgoal_horizon - 1), so train.seq_length must be at least subgoal_horizon.
+(`next_obs` at step subgoal_horizon - 1), so train.seq_length is at least subgoal_horizon (a shorter value, as in
+robomimic's template, is raised to it).
 """
 
 from robokit.config.base_config import AlgoConfig, BaseConfig
@@ -63,15 +64,18 @@ class GLObservationConfig(ObservationConfig):
 
 
 def check_subgoal_window(config, subgoal_horizon: int, where: str) -> None:
-    """The window must reach the subgoal: next_obs loaded and seq_length >= subgoal_horizon, one frame."""
+    """The window must reach the subgoal: next_obs loaded, one frame, and seq_length >= subgoal_horizon.
+
+    A shorter train.seq_length is derived, not refused: it is raised to subgoal_horizon (robomimic's gl.json
+    template keeps seq_length 1 beside subgoal_horizon 10; its GL reads next_obs[:, subgoal_horizon - 1], which
+    such a window does not hold). A longer one is kept (HBC's actor may unroll further)."""
     train = config.train
     if not train.hdf5_load_next_obs:
         raise ConfigError("subgoals are read from next_obs; set train.hdf5_load_next_obs=true")
     if train.frame_stack != 1:
         raise ConfigError(f"{config.algo_name} uses one observation per step; set train.frame_stack=1")
     if train.seq_length < subgoal_horizon:
-        raise ConfigError(f"{where}={subgoal_horizon} needs train.seq_length >= {subgoal_horizon}, got "
-                          f"{train.seq_length}; set train.seq_length={subgoal_horizon}")
+        train.fill_default("seq_length", subgoal_horizon)  # derived from the subgoal horizon
 
 
 class GLConfig(BaseConfig):

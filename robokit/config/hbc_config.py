@@ -9,7 +9,7 @@ from typing import Literal
 from robokit.config.base_config import AlgoConfig, BaseConfig
 from robokit.config.bc_config import BCLossConfig, BCOptimParams
 from robokit.config.gl_config import GLAlgoConfig, GLObservationConfig, check_subgoal_window
-from robokit.config.networks import RNNConfig
+from robokit.config.networks import RNNConfig, TransformerConfig
 from robokit.config.observation import MODALITIES, ObservationConfig
 from robokit.config.section import Section, param
 from robokit.config.train import TrainConfig
@@ -37,6 +37,14 @@ class HBCActorConfig(AlgoConfig):
     loss: BCLossConfig = param(BCLossConfig(), "loss weights")
     actor_layer_dims: list[int] = param([1024, 1024], "MLP hidden sizes after the encoder / RNN / transformer")
     rnn: RNNConfig = param(RNNConfig(enabled=True, horizon=10), "recurrent actor (BC-RNN, the default)")
+    transformer: TransformerConfig = param(
+        TransformerConfig(), "robomimic's templates carry a BC transformer section here; the actor has no transformer "
+        "policy (robomimic's HBC neither), so it must stay disabled")
+
+    def check(self) -> None:
+        if self.transformer.enabled:
+            raise ConfigError(f"{self.transformer.key_path('enabled')}=true: the HBC / IRIS actor is an MLP or RNN "
+                              f"policy, it has no transformer (robomimic's neither); set it to false")
 
 
 class HierarchyConfig(AlgoConfig):

@@ -2,6 +2,7 @@
 
 from typing import Any, Literal
 
+from robokit.config.datasets import NORMALIZE_WEIGHTS_HELP, TRAIN_DATA_HELP, DatasetEntry, dataset_entries
 from robokit.config.section import Section, param
 from robokit.config.typecheck import show
 from robokit.data.embodiment import RobotDataSpec
@@ -30,8 +31,9 @@ FLUSH_DENORMALS_HELP = (
 class TrainConfig(Section):
     """How the data is loaded and how long and with what batches training runs."""
 
-    data: str | None = param(None, "path to the HDF5 dataset to train on")
+    data: Any = param(None, TRAIN_DATA_HELP)  # a path, a list of entries or null (robokit.config.datasets)
     output_dir: str = param("runs", "folder in which each run gets a <experiment.name>/<timestamp> folder")
+    normalize_weights_by_ds_size: bool = param(False, NORMALIZE_WEIGHTS_HELP)
     num_data_workers: int = param(0, "DataLoader worker processes (0: load in the main process)", minimum=0)
     hdf5_cache_mode: Literal["all", "low_dim"] | None = param(
         "all", "keep in memory: all (every key), low_dim (all but images) or null (read from file)"
@@ -70,6 +72,7 @@ class TrainConfig(Section):
     shuffled_obs_key_groups: list[Any] | None = param(None, "robomimic obs-key shuffling (not supported: must be null)")
 
     def check(self) -> None:
+        self.dataset_entries()  # several datasets (issue 19): each entry checked, one line per problem
         if self.action_keys != ["actions"]:
             raise ConfigError(
                 f"{self.key_path('action_keys')}={show(self.action_keys)}: multiple action keys "
@@ -81,6 +84,10 @@ class TrainConfig(Section):
             raise ConfigError(
                 f"observation key shuffling is not supported yet; set {self.key_path('shuffled_obs_key_groups')}=null"
             )
+
+    def dataset_entries(self) -> list[DatasetEntry]:
+        """`train.data` as `DatasetEntry`s (one for a plain path, none when unset); see robokit.config.datasets."""
+        return dataset_entries(self.data, self.key_path("data"))
 
     def _validate_robot_data_specs(self) -> None:
         """Parse both specs: an unknown data type (did-you-mean), duplicate names or an empty robot is one

@@ -15,7 +15,8 @@ _NEVER = object()  # marks a key that is never a no-op
 
 
 class UnsupportedKey(NamedTuple):
-    """A robomimic key robokit does not support; `noop` is the value that may be dropped silently."""
+    """A robomimic key robokit does not support; `noop` is the value that may be dropped silently (or a
+    predicate that says whether a value is a no-op)."""
 
     key: str
     hint: str = ""
@@ -24,9 +25,14 @@ class UnsupportedKey(NamedTuple):
 
 NUM_ENVS_HINT = "evaluation envs are set by experiment.rollout.num_envs"
 
+
+def _disabled_section(value: Any) -> bool:
+    """A robomimic section that is off: `{}` (v0.5's bc_transformer template) or `{"enabled": false, ...}`."""
+    return isinstance(value, dict) and value.get("enabled", False) is False
+
 #: keys of robomimic's BaseConfig that robokit does not support
 BASE_UNSUPPORTED_KEYS: tuple[UnsupportedKey, ...] = (
-    UnsupportedKey("experiment.mse"),
+    UnsupportedKey("experiment.mse", noop=_disabled_section),
     UnsupportedKey("experiment.rollout.batched", NUM_ENVS_HINT, noop=False),
     UnsupportedKey("experiment.rollout.num_batch_envs", NUM_ENVS_HINT, noop=_ANY),
 )
@@ -44,7 +50,11 @@ def strip_unsupported_keys(d: dict, table: tuple[UnsupportedKey, ...]) -> dict:
         if not isinstance(node, dict) or leaf not in node:
             continue
         value = node[leaf]
-        if entry.noop is _ANY or (type(value) is type(entry.noop) and value == entry.noop):
+        if callable(entry.noop):
+            noop = entry.noop(value)
+        else:
+            noop = entry.noop is _ANY or (type(value) is type(entry.noop) and value == entry.noop)
+        if noop:
             del node[leaf]
         else:
             found.append(entry)

@@ -52,7 +52,7 @@ def test_bc_transformer_template_loads():
 
 def test_unsupported_robomimic_keys_are_listed():
     d = template("bc.json")
-    d["experiment"]["mse"] = {"enabled": False, "every_n_epochs": 50}
+    d["experiment"]["mse"] = {"enabled": True, "every_n_epochs": 50}
     d["experiment"]["rollout"]["batched"] = True
     with pytest.raises(ConfigError) as info:
         config_from_dict(d)
@@ -68,7 +68,9 @@ def test_noop_robomimic_keys_are_accepted():
     d = template("bc_transformer.json")
     d["experiment"]["rollout"].update({"batched": False, "num_batch_envs": 5})
     d["algo"]["language_conditioned"] = False
+    d["experiment"]["mse"] = {"enabled": False, "every_n_epochs": 50}  # off: a no-op (v0.5's template has {})
     c = config_from_dict(d)
+    assert "mse" not in c.to_dict()["experiment"]
     assert "batched" not in c.to_dict()["experiment"]["rollout"]
     d["algo"]["language_conditioned"] = True
     with pytest.raises(ConfigError, match="algo.language_conditioned .*language conditioning"):
@@ -105,3 +107,59 @@ def test_diffusion_policy_template_of_the_v05_tag_contradicts_its_horizons():
     del d["train"]["frame_stack"], d["train"]["seq_length"]  # left out: they follow the horizons
     c = config_from_dict(d)
     assert (c.train.frame_stack, c.train.seq_length) == (2, 16)
+
+
+# ----- every template of robomimic v0.5 (GitHub) and 0.3.0 (PyPI), vendored in robomimic_templates/v*/ -----
+RELEASES = ("v0.5", "v0.3.0")
+RELEASE_TEMPLATES = [TEMPLATES / release / name for release in RELEASES
+                     for name in sorted(p.name for p in (TEMPLATES / release).glob("*.json"))]
+
+
+def test_every_release_template_is_vendored():
+    assert sorted(p.name for p in (TEMPLATES / "v0.5").glob("*.json")) == [
+        "bc.json", "bc_transformer.json", "bcq.json", "cql.json", "diffusion_policy.json", "gl.json", "hbc.json",
+        "iql.json", "iris.json", "td3_bc.json"]
+    assert sorted(p.name for p in (TEMPLATES / "v0.3.0").glob("*.json")) == [
+        "bc.json", "bcq.json", "cql.json", "gl.json", "hbc.json", "iql.json", "iris.json", "td3_bc.json"]
+
+
+@pytest.mark.parametrize("path", RELEASE_TEMPLATES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_release_template_loads_unchanged(path):
+    raw = json.loads(path.read_text())
+    c = load_config(path)
+    c.validate()
+    assert c.algo_name == raw["algo_name"]
+    # the values the template sets are the config's (derived window lengths aside)
+    assert c.train.batch_size == raw["train"]["batch_size"] and c.train.num_epochs == raw["train"]["num_epochs"]
+    assert c.experiment.rollout.horizon == raw["experiment"]["rollout"]["horizon"]
+    assert c.train.normalize_weights_by_ds_size is raw["train"].get("normalize_weights_by_ds_size", False)
+    assert c.train.data is None and c.train.dataset_entries() == []
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_gl_template_derives_the_window_from_the_subgoal_horizon(release):
+    raw = template(f"{release}/gl.json")
+    assert raw["train"]["seq_length"] == 1 and raw["algo"]["subgoal_horizon"] == 10  # robomimic's own values
+    c = config_from_dict(raw)
+    assert c.train.seq_length == 10  # robomimic's GL reads next_obs[:, subgoal_horizon - 1]: derived, not refused
+    assert not c.train.is_explicit("seq_length")
+    raw["algo"]["subgoal_horizon"] = 4
+    raw["train"]["seq_length"] = 6  # a longer window is kept
+    assert config_from_dict(raw).train.seq_length == 6
+
+
+@pytest.mark.parametrize("name", ["hbc.json", "iris.json"])
+def test_hierarchical_templates_accept_the_actor_transformer_section_only_disabled(name):
+    d = template(f"v0.5/{name}")
+    assert d["algo"]["actor"]["transformer"]["enabled"] is False
+    assert config_from_dict(d).algo.actor.transformer.enabled is False
+    d["algo"]["actor"]["transformer"]["enabled"] = True
+    with pytest.raises(ConfigError, match=r"^algo\.actor\.transformer\.enabled=true: the HBC / IRIS actor .* no "
+                                          r"transformer"):
+        config_from_dict(d)
+
+
+def test_v05_bc_transformer_template_has_an_empty_mse_section():
+    assert template("v0.5/bc_transformer.json")["experiment"]["mse"] == {}
+    c = load_config(TEMPLATES / "v0.5" / "bc_transformer.json")
+    assert c.algo.transformer.enabled and c.train.frame_stack == 10

@@ -15,6 +15,14 @@ also have external_camera_0, head_camera_rgb, gripper_camera_rgb), or with --use
 dark, 2.55 m and farther white), or with --use-obs, depth observation keys. Demos are played in order; --n keeps the first n, --first shows
 only each demo's first frame. An episode is reset with the demo's `seed` attribute when it has one (so Fetch
 goals match), otherwise from its first stored state.
+
+robosuite datasets (robomimic's, or robokit's; env_args type 1, needs the robosuite extra): each demo's MJCF model
+(its `model_file` attribute) is loaded with its first state, as robomimic's playback does; "default" renders
+robomimic's default camera (agentview), and the model's cameras (agentview, robot0_eye_in_hand, frontview,
+birdview, sideview, ...) can be named:
+
+    python scripts/playback_dataset.py --dataset lift.hdf5 --video_path lift.mp4 --n 2 \
+        --render_image_names agentview robot0_eye_in_hand
 """
 
 import argparse
@@ -96,9 +104,14 @@ def env_frames(env, f, demo: str, cameras: list[str], depth_cameras: list[str], 
     grp = f["data"][demo]
     states = grp["states"][()] if "states" in grp else None
     seed = int(grp.attrs["seed"]) if "seed" in grp.attrs else None
-    env.reset(seed=seed)
-    if seed is None and states is not None:
-        env.set_state(states[0])
+    if "model_file" in grp.attrs and states is not None and hasattr(env, "reset_to"):
+        # robosuite (robomimic's convention): the demo's own MJCF model, then its first state
+        ep_meta = grp.attrs.get("ep_meta")
+        env.reset_to({"model": grp.attrs["model_file"], "states": states[0], "ep_meta": ep_meta})
+    else:
+        env.reset(seed=seed)
+        if seed is None and states is not None:
+            env.set_state(states[0])
 
     def render():
         images = [env.render(height=size, width=size, camera=c) for c in cameras]

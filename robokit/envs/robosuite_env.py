@@ -21,8 +21,9 @@ Needs the extra: `pip install -e ".[robosuite]"` (robosuite 1.5.2, mujoco 3.9.0,
 
 Conventions (those of robomimic's EnvRobosuite):
 - Observation keys: every robosuite key of a robot ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos",
-  "robot0_joint_pos", "robot0_eef_vel_lin", ... joint_pos and eef_vel observables are switched on) except its
-  "proprio-state"; "object" (the task's "object-state"); camera images "<camera>_image" ("agentview_image",
+  "robot0_joint_pos", "robot0_joint_vel", ...; joint_pos and eef_vel observables are switched on) except its
+  "proprio-state", plus "robot0_eef_vel_lin" / "robot0_eef_vel_ang" (robomimic's v0.5 datasets have them,
+  robosuite 1.5.2 does not: the hand body's velocity); "object" (the task's "object-state"); camera images "<camera>_image" ("agentview_image",
   "robot0_eye_in_hand_image"), (H, W, 3) uint8 flipped right side up as robomimic stores them in its HDF5
   files; with camera_depths, "<camera>_depth" (H, W, 1) float32 metres. Low-dim observations are float32.
 - Camera observations are rendered when env_kwargs["use_camera_obs"] is true (robomimic's image datasets), from
@@ -204,6 +205,24 @@ class RobosuiteEnv(EnvBase):
                 out["object"] = np.asarray(value, dtype=np.float32)
             elif key.startswith(self._prefixes) and not key.endswith("proprio-state"):
                 out[key] = np.asarray(value, dtype=np.float32)
+        out.update(self._eef_velocities(out))
+        return out
+
+    def _eef_velocities(self, obs: dict) -> dict[str, np.ndarray]:
+        """"robot0_eef_vel_lin" / "robot0_eef_vel_ang" (3,): the hand body's world-frame linear (m/s) and angular
+        (rad/s) velocity, as robosuite <= 1.4 observed them and robomimic's v0.5 datasets store them; robosuite
+        1.5.2 has no such observables, so they are read from the simulator here."""
+        out = {}
+        data = self._env.sim.data
+        for robot in self._env.robots:
+            pf, names = robot.robot_model.naming_prefix, robot.robot_model.eef_name
+            names = names if isinstance(names, dict) else {"right": names}
+            for arm, body in names.items():
+                arm_pf = pf if len(names) == 1 else f"{pf}{arm}_"
+                if f"{arm_pf}eef_vel_lin" not in obs:
+                    out[f"{arm_pf}eef_vel_lin"] = np.array(data.get_body_xvelp(body), dtype=np.float32)
+                if f"{arm_pf}eef_vel_ang" not in obs:
+                    out[f"{arm_pf}eef_vel_ang"] = np.array(data.get_body_xvelr(body), dtype=np.float32)
         return out
 
     def _real_depth(self, depth: np.ndarray) -> np.ndarray:
@@ -318,9 +337,28 @@ class RobosuiteEnv(EnvBase):
             self._env.sim.reset()
             self._steps = 0
             self._success = False
-        if "states" in state:
-            return self.set_state(state["states"])
-        return None
+        if "states" not in state:
+            return None
+        obs = self.set_state(state["states"])
+        if "model" in state:  # an episode's first state: its controllers start from it, as at the recorded reset
+            self._restart_controllers()
+            obs = self._observe()
+        return obs
+
+    def _restart_controllers(self) -> None:
+        """Reload each robot's controllers at the current joint positions, as robosuite's reset does after placing
+        the robot: OSC's nullspace target is the episode's initial joint configuration, so that actions replayed
+        from a restored first state repeat the recorded states (robomimic's reset_to keeps the configuration of
+        the model's own reset instead, and replayed actions drift)."""
+        data = self._env.sim.data
+        for robot in self._env.robots:
+            nominal = robot.init_qpos
+            robot.init_qpos = np.array(data.qpos[robot._ref_joint_pos_indexes])
+            try:
+                robot.reset(deterministic=True)  # deterministic: sets nothing but the arm joints, to where they are
+            finally:
+                robot.init_qpos = nominal
+        self._env.sim.forward()
 
     # ----- rendering -----
 
@@ -333,8 +371,20 @@ class RobosuiteEnv(EnvBase):
         if camera not in self._env.sim.model.camera_names:
             raise UserError(f"{self.name} has no camera {camera!r}; its cameras: "
                             f"{', '.join(self._env.sim.model.camera_names)}")
+        if self._env.sim._render_context_offscreen is None:  # made without an offscreen renderer: add one
+            self._add_offscreen_renderer()
         frame = self._env.sim.render(height=height, width=width, camera_name=camera)
         return np.ascontiguousarray(frame[::-1], dtype=np.uint8)
+
+    def _add_offscreen_renderer(self) -> None:
+        """What robosuite's reset does with has_offscreen_renderer=True, for this sim and (the flag) later ones."""
+        from robosuite.utils.binding_utils import MjRenderContextOffscreen
+
+        env = self._env
+        env.has_offscreen_renderer = True
+        context = MjRenderContextOffscreen(env.sim, device_id=env.render_gpu_device_id)  # registers itself
+        context.vopt.geomgroup[0] = 1 if env.render_collision_mesh else 0
+        context.vopt.geomgroup[1] = 1 if env.render_visual_mesh else 0
 
     # ----- bookkeeping -----
 

@@ -1,5 +1,6 @@
 """GymEnv and the env factory on real gymnasium / gymnasium-robotics environments."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -122,10 +123,15 @@ def test_unknown_env_id_is_a_user_error():
 
 
 def test_unsupported_env_type_is_a_user_error():
-    with pytest.raises(UserError, match="robosuite"):
-        create_env({"env_name": "Lift", "type": 1, "env_kwargs": {}})
     with pytest.raises(UserError, match="type 7"):
         create_env({"env_name": "FetchPush-v4", "type": 7, "env_kwargs": {}})
+
+
+@pytest.mark.skipif(importlib.util.find_spec("robosuite") is not None, reason="robosuite is installed here")
+def test_robosuite_env_without_the_extra_says_how_to_install_it():
+    with pytest.raises(UserError, match=r'Lift is a robosuite environment.*pip install -e "\.\[robosuite\]"') as info:
+        create_env({"env_name": "Lift", "type": 1, "env_kwargs": {}})
+    assert "\n" not in str(info.value)
 
 
 def test_bad_env_kwargs_are_a_user_error():

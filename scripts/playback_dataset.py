@@ -99,8 +99,9 @@ def pad_to_macro_block(frame: np.ndarray, block: int = 16) -> np.ndarray:
 
 
 def env_frames(env, f, demo: str, cameras: list[str], depth_cameras: list[str], size: int, use_actions: bool,
-               first: bool, report: dict):
-    """Rendered frames of a demo played in `env`; fills `report` with success and state error."""
+               first: bool, report: dict, skip: int = 1):
+    """Rendered frames of a demo played in `env`, one per step: every `skip`-th is rendered, the others are None
+    (and, playing states, not restored); fills `report` with success and state error."""
     grp = f["data"][demo]
     states = grp["states"][()] if "states" in grp else None
     seed = int(grp.attrs["seed"]) if "seed" in grp.attrs else None
@@ -121,11 +122,12 @@ def env_frames(env, f, demo: str, cameras: list[str], depth_cameras: list[str], 
     actions = grp["actions"][()]
     errors, success = [], False
     for t in range(len(actions)):
-        if not use_actions:
+        shown = first or t % skip == 0
+        if not use_actions and shown:
             env.set_state(states[t])
-        elif states is not None:
+        elif use_actions and states is not None:
             errors.append(float(np.abs(env.get_state() - states[t]).max()))
-        yield render()
+        yield render() if shown else None
         if first:
             break
         if use_actions:
@@ -140,6 +142,7 @@ def main() -> None:
 
     from robokit.data import hdf5_format as fmt
     from robokit.envs import create_env
+    from robokit.envs.base import ROBOSUITE_TYPE
     from robokit.errors import UserError
 
     with fmt.open_file(args.dataset) as f:
@@ -158,7 +161,10 @@ def main() -> None:
             if no_states and not args.use_actions:
                 raise UserError(f"{args.dataset}: {no_states[0]} has no 'states' to restore; use --use-actions "
                                 "(replay actions) or --use-obs (stored images)")
-            env = create_env(fmt.read_env_args(f), render_offscreen=True)
+            env_args = fmt.read_env_args(f)
+            # robosuite: playback renders its own frames, the observations need no camera images
+            overrides = {"use_camera_obs": False} if env_args.get("type") == ROBOSUITE_TYPE else {}
+            env = create_env(env_args, render_offscreen=True, **overrides)
         cameras = args.render_image_names or ([] if args.render_depth_names else ["default"])
         writer = imageio.get_writer(args.video_path, fps=20)
         n_frames = 0
@@ -167,9 +173,9 @@ def main() -> None:
                 report: dict = {}
                 frames = (obs_frames(f, demo, keys, args.camera_size, args.first) if args.use_obs else
                           env_frames(env, f, demo, cameras, args.render_depth_names, args.camera_size,
-                                     args.use_actions, args.first, report))
+                                     args.use_actions, args.first, report, args.video_skip))
                 for t, frame in enumerate(frames):
-                    if args.first or t % args.video_skip == 0:
+                    if frame is not None and (args.first or t % args.video_skip == 0):
                         writer.append_data(pad_to_macro_block(frame))
                         n_frames += 1
                 line = f"{demo}: {fmt.demo_length(f, demo)} steps"

@@ -20,6 +20,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n_rollouts", type=int, default=27, help="number of episodes")
     parser.add_argument("--horizon", type=int, default=None, help="max steps per episode (default: the run's)")
     parser.add_argument("--env", default=None, help="override the environment id stored in the checkpoint")
+    parser.add_argument("--env_dataset", metavar="NAME", default=None,
+                        help="a run on several datasets: roll out in this dataset's environment (default: the first "
+                             "dataset evaluated in training)")
     parser.add_argument("--video_path", default=None, help="write all episodes to this MP4")
     parser.add_argument("--video_skip", type=int, default=5, help="record every n-th frame")
     parser.add_argument("--camera_size", type=int, default=256, help="video frame height and width")
@@ -65,7 +68,8 @@ def main() -> None:
     robot_kwargs, env_args = robot_arguments(args)
     policy, ckpt = policy_from_checkpoint(ckpt_path=args.agent, device=args.device, algo_module=args.algo_module,
                                           **robot_kwargs)
-    envs = create_envs(env_args or env_args_from_checkpoint(ckpt), min(args.num_envs, args.n_rollouts),
+    envs = create_envs(env_args or env_args_from_checkpoint(ckpt, args.env_dataset),
+                       min(args.num_envs, args.n_rollouts),
                        "async" if args.async_envs else "sync", render_offscreen=args.video_path is not None,
                        env_name=args.env)
     env = envs[0]

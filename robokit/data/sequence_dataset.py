@@ -55,7 +55,7 @@ class SequenceDataset(Dataset):
                  pad_frame_stack=True, pad_seq_length=True, get_pad_mask=True, goal_mode=None,
                  hdf5_cache_mode="all", hdf5_use_swmr=True, hdf5_normalize_obs=False, filter_by_attribute=None,
                  load_next_obs=False, action_normalization=None, obs_normalization_stats=None,
-                 action_normalization_stats=None, action_layout=None, obs_layout=None):
+                 action_normalization_stats=None, action_layout=None, obs_layout=None, demo_limit=None, lang=None):
         super().__init__()
         self.hdf5_path = os.fspath(hdf5_path)
         self.dataset_keys = tuple(dict.fromkeys(dataset_keys))
@@ -73,6 +73,8 @@ class SequenceDataset(Dataset):
         self.action_normalization = action_normalization
         self.action_layout = action_layout
         self.obs_layout = obs_layout
+        self.demo_limit = demo_limit  # keep the first N demos (after the filter key), robomimic v0.5's demo_limit
+        self.lang = lang  # the dataset's language instruction (robomimic v0.5's per-dataset lang), kept as given
         self._check_arguments(obs_keys)
 
         specs = fmt.obs_specs(self.hdf5_path)  # opens the file: missing / not HDF5 -> DatasetError
@@ -93,6 +95,8 @@ class SequenceDataset(Dataset):
         f = self._h5()
         self.env_args = fmt.read_env_args(f)
         self.demo_names = fmt.list_demos(f, filter_by_attribute)
+        if self.demo_limit is not None:
+            self.demo_names = self.demo_names[:self.demo_limit]
         if not self.demo_names:
             raise DatasetError(f"{self.hdf5_path}: filter key '{filter_by_attribute}' selects no demos; "
                                "fix: use another filter key or rewrite the mask")
@@ -130,6 +134,9 @@ class SequenceDataset(Dataset):
                                f"got {self.action_normalization!r}")
         if self.obs_layout is not None and self.hdf5_cache_mode is None:
             raise DatasetError("obs_layout pads the cached observations: it needs hdf5_cache_mode 'all' or 'low_dim'")
+        if self.demo_limit is not None and (isinstance(self.demo_limit, bool) or not isinstance(self.demo_limit, int)
+                                            or self.demo_limit < 1):
+            raise DatasetError(f"demo_limit must be a positive integer or None, got {self.demo_limit!r}")
         if self.action_layout is not None and (self.hdf5_cache_mode is None or K.ACTIONS not in self.dataset_keys):
             raise DatasetError("action_layout pads the cached actions: it needs 'actions' in dataset_keys and "
                                f"hdf5_cache_mode 'all' or 'low_dim' (got {self.hdf5_cache_mode!r})")
@@ -439,6 +446,27 @@ class SequenceDataset(Dataset):
         return np.concatenate(parts).astype(np.float32, copy=False)
 
     # ------------------------------------------------------------------------------------------
+    # several datasets in one run (robokit.data.multi_dataset): statistics over the union
+
+    def stats_input(self, key: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """(every step of `key` unnormalised (N, ...), its slot mask (N, W) or None when unpadded): what statistics
+        over several datasets are computed from. `key`: "actions" or an obs key. Only before `normalize_with`."""
+        if key == K.ACTIONS:
+            mask = self._ep_action_mask
+            return self._full_array(K.ACTIONS), None if mask is None else self._step_mask(mask)
+        mask = self._ep_obs_masks.get(key)
+        return self._full_array(f"obs/{key}"), None if mask is None else self._step_mask(mask)
+
+    def normalize_with(self, obs_stats: dict | None, action_stats: dict | None) -> None:
+        """Normalise this dataset, loaded without normalisation, with statistics computed elsewhere (over the
+        union of several datasets): {obs key: {"offset", "scale"}} for every low-dim key, or None; and
+        {"actions": {...}} or None. Afterwards it behaves as if it had been built with those statistics."""
+        if self._norm:
+            raise DatasetError(f"{self.hdf5_path}: normalize_with needs a dataset loaded without normalisation")
+        self.hdf5_normalize_obs = obs_stats is not None
+        self._setup_normalization(obs_stats, action_stats)
+
+    # ------------------------------------------------------------------------------------------
     # file access (lazy, re-opened in each DataLoader worker process)
 
     def _h5(self) -> h5py.File:
@@ -592,7 +620,9 @@ class SequenceDataset(Dataset):
                 f"seq_length={self.seq_length}, frame_stack={self.frame_stack}, "
                 f"pad_seq_length={self.pad_seq_length}, pad_frame_stack={self.pad_frame_stack}, "
                 f"goal_mode={self.goal_mode!r}, cache_mode={self.hdf5_cache_mode!r}, "
-                f"obs_keys={self.obs_keys}, dataset_keys={list(self.dataset_keys)})")
+                + (f"demo_limit={self.demo_limit}, " if self.demo_limit is not None else "")
+                + (f"lang={self.lang!r}, " if self.lang is not None else "")
+                + f"obs_keys={self.obs_keys}, dataset_keys={list(self.dataset_keys)})")
 
 
 class IndexBatchSampler(Sampler):

@@ -7,7 +7,8 @@ Layout:
     layouts, each robot's names and environment, see robokit.data.embodiment.RobotData), algo_origin (None for a built-in algorithm, else where the plugin
     came from: {"module", "path", "sha256", "kind"}, see robokit.algo.plugins), model (network state dict), optimizer_state, ema (the EMA
     weights when algo.ema is on, else None),
-    train_state {epoch, step, best_valid_loss, best_success_rate, best_return}.
+    train_state {epoch, step, best_valid_loss, best_success_rate, best_return},
+    datasets (offline runs: per dataset of train.data its entry, samples, share and env_metadata; issue 19).
 Files are written to a hidden partial file and renamed, so an interrupted save never leaves a broken checkpoint.
 """
 
@@ -293,17 +294,43 @@ def robot_adapter_from_checkpoint(ckpt_dict: dict, robot=None, robot_spec=None, 
     return record.adapter(shapes, robot=robot, spec=robot_spec, embodiment=embodiment)
 
 
-def env_args_from_checkpoint(ckpt_dict: dict) -> dict:
-    """The env_args (env_name, type, env_kwargs) of the environment the checkpoint's policy was trained for."""
+def env_args_from_checkpoint(ckpt_dict: dict, dataset: str | None = None) -> dict:
+    """The env_args (env_name, type, env_kwargs) of the environment the checkpoint's policy was trained for.
+
+    A run on several datasets (train.data entries, issue 19) records each dataset's environment under
+    `ckpt["datasets"]`: `dataset` names one; by default the first dataset whose entry has eval set. An unknown
+    name, or no name while no dataset was evaluated, is one CheckpointError line listing the names."""
+    records = ckpt_dict.get("datasets") or []
+    if dataset is not None or len(records) > 1:
+        names = ", ".join(r["name"] for r in records) or "none: it was trained on one dataset"
+        if dataset is None:
+            chosen = next((r for r in records if r.get("eval")), None)
+            if chosen is None:
+                raise CheckpointError(f"the checkpoint's datasets were not evaluated in training (no entry has "
+                                      f"eval); choose the environment of one by name (--env_dataset): {names}")
+        else:
+            chosen = next((r for r in records if r["name"] == dataset), None)
+            if chosen is None:
+                raise CheckpointError(f"the checkpoint has no dataset named '{dataset}'; its datasets: {names}")
+        if chosen.get("env_metadata"):
+            return chosen["env_metadata"]
     env_meta = ckpt_dict.get("env_metadata")
     if not env_meta:
         raise CheckpointError("the checkpoint has no env metadata; create the environment yourself")
     return env_meta
 
 
-def env_from_checkpoint(ckpt_path=None, ckpt_dict=None, env_name=None, render_offscreen=False, **env_kwargs):
-    """The environment the checkpoint's policy was trained for: returns `(env, ckpt_dict)`."""
+def datasets_from_checkpoint(ckpt_dict: dict) -> list[dict]:
+    """The run's datasets as recorded (issue 19): per dataset its train.data entry (path, name, weight, filter_key,
+    lang, demo_limit, eval, key), samples, share of the samples and env_metadata; [] for older checkpoints."""
+    return [dict(r) for r in ckpt_dict.get("datasets") or []]
+
+
+def env_from_checkpoint(ckpt_path=None, ckpt_dict=None, env_name=None, render_offscreen=False, dataset=None,
+                        **env_kwargs):
+    """The environment the checkpoint's policy was trained for: returns `(env, ckpt_dict)`; `dataset`: which
+    dataset's environment, for a run on several (see env_args_from_checkpoint)."""
     ckpt_dict = maybe_dict_from_checkpoint(ckpt_path, ckpt_dict)
-    env = create_env(env_args_from_checkpoint(ckpt_dict), render_offscreen=render_offscreen, env_name=env_name,
-                     **env_kwargs)
+    env = create_env(env_args_from_checkpoint(ckpt_dict, dataset), render_offscreen=render_offscreen,
+                     env_name=env_name, **env_kwargs)
     return env, ckpt_dict

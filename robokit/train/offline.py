@@ -26,6 +26,7 @@ from robokit.config import apply_overrides
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
 from robokit.data.embodiment import DataType, RobotData, padded_key_of, training_layouts
 from robokit.data.hdf5_format import obs_specs
+from robokit.data.multi_dataset import dataset_records, load_multi_datasets, run_entries
 from robokit.envs import create_envs
 from robokit.errors import ConfigError, DatasetError, MemoryLimitError, TrainingDivergedError
 from robokit.models.obs_encoder import check_observation_encoders
@@ -108,9 +109,10 @@ def dataset_kwargs(config, layouts: tuple = (None, None)) -> dict:
     )
 
 
-def load_datasets(config, dataset_path) -> tuple[SequenceDataset, SequenceDataset | None]:
-    """Training and (when experiment.validate) validation datasets; validation reuses training's statistics."""
-    train_key = config.train.hdf5_filter_key
+def filter_keys(config, dataset_path, train_key: str | None = None) -> tuple[str | None, str | None]:
+    """(training, validation) mask names of `dataset_path`: `train_key` (an entry's) or train.hdf5_filter_key,
+    and with experiment.validate "train" / "valid" by default, checked to be in the file."""
+    train_key = train_key or config.train.hdf5_filter_key
     valid_key = None
     if config.experiment.validate:
         available = list_filter_keys(dataset_path)
@@ -122,14 +124,32 @@ def load_datasets(config, dataset_path) -> tuple[SequenceDataset, SequenceDatase
                 f"{dataset_path}: experiment.validate needs masks {missing} (the file has {available or 'none'}); "
                 f"fix: python scripts/split_train_val.py --dataset {dataset_path}, or --set experiment.validate=false"
             )
+    return train_key, valid_key
+
+
+def load_datasets(config, dataset_path, entries=None) -> tuple[SequenceDataset, SequenceDataset | None]:
+    """Training and (when experiment.validate) validation datasets; validation reuses training's statistics.
+
+    `entries` (robokit.config.datasets, issue 19): the run's datasets; several give a weighted MultiDataset
+    (robokit.data.multi_dataset), one its own filter_key, demo_limit and lang."""
+    if entries is not None and len(entries) > 1:
+        keys = [filter_keys(config, e.path, e.filter_key) for e in entries]
+        kwargs = dataset_kwargs(config, robot_layouts(config, [e.path for e in entries]))
+        return load_multi_datasets(entries, kwargs, [k[0] for k in keys], keys[0][1],
+                                   config.train.normalize_weights_by_ds_size)
+    entry = entries[0] if entries else None
+    train_key, valid_key = filter_keys(config, dataset_path, entry.filter_key if entry else None)
     kwargs = dataset_kwargs(config, robot_layouts(config, [dataset_path]))
+    if entry is not None:
+        kwargs.update(demo_limit=entry.demo_limit, lang=entry.lang)
     train_ds = SequenceDataset(dataset_path, filter_by_attribute=train_key, **kwargs)
     valid_ds = None
     if valid_key is not None:
         valid_ds = SequenceDataset(
             dataset_path, filter_by_attribute=valid_key,
             obs_normalization_stats=train_ds.get_obs_normalization_stats(),
-            action_normalization_stats=train_ds.get_action_normalization_stats(), **kwargs,
+            action_normalization_stats=train_ds.get_action_normalization_stats(),
+            **{k: v for k, v in kwargs.items() if k != "demo_limit"},
         )
     return train_ds, valid_ds
 
@@ -222,16 +242,34 @@ def env_args_for_run(config, dataset_env_args: dict) -> dict:
     return env_args
 
 
-def make_eval_envs(config, env_args: dict) -> dict[str, list]:
-    """{env id: `experiment.rollout.num_envs` envs}: the run's env first, then `experiment.additional_envs`
-    (the same env_kwargs with another env id)."""
+def eval_targets(config, dataset, entries) -> tuple[dict[str, dict], list[str]]:
+    """({name: env_args} of every environment evaluated during training, [the names the best checkpoints
+    follow]). One dataset: its env (named by env id), then `experiment.additional_envs` (its env_kwargs, another
+    id). Several (issue 19): each dataset whose entry has eval set, named by the dataset, then the additional envs
+    on the first of them; `experiment.env` replaces them all by that env on the first dataset's metadata, as in
+    robomimic. The best checkpoints follow the mean over the datasets' envs (the first target alone for one)."""
+    members = getattr(dataset, "datasets", None)
+    if members is None or config.experiment.env:
+        base = env_args_for_run(config, (members[0] if members else dataset).env_args)
+        primary = {base["env_name"]: base}
+    else:
+        primary = {e.name: env_args_for_run(config, ds.env_args) for e, ds in zip(entries, members) if e.eval}
+    targets = dict(primary)
+    if primary:
+        first = next(iter(primary.values()))
+        for name in config.experiment.additional_envs or []:
+            targets.setdefault(name, dict(first, env_name=name))
+    return targets, list(primary)
+
+
+def make_eval_envs(config, targets: dict[str, dict]) -> dict[str, list]:
+    """{name: `experiment.rollout.num_envs` envs} for `eval_targets`' {name: env_args}."""
     rollout_cfg = config.experiment.rollout
-    names = dict.fromkeys([env_args["env_name"], *(config.experiment.additional_envs or [])])
     envs: dict[str, list] = {}
     try:
-        for name in names:
+        for name, env_args in targets.items():
             envs[name] = create_envs(env_args, rollout_cfg.num_envs, rollout_cfg.vector_env,
-                                     render_offscreen=config.experiment.render_video, env_name=name)
+                                     render_offscreen=config.experiment.render_video)
     except BaseException:
         close_envs(envs)
         raise
@@ -284,12 +322,10 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
         check_observation_encoders(obs_section)
     device = resolve_device(device, config.train.cuda)  # a bad --device fails before any data is read
     check_output_dir(config, output_dir)
-    dataset_path = dataset_path or config.train.data
-    if not dataset_path:
-        raise ConfigError("no dataset given: pass --dataset PATH or set train.data")
-    dataset_path = str(Path(dataset_path).expanduser())
-    config.train.data = dataset_path
-    check_dataset(dataset_path, obs_keys=file_obs_keys(config), dataset_keys=config.train.dataset_keys)
+    entries = run_entries(config, dataset_path)  # --dataset, or train.data: a path or several entries (issue 19)
+    dataset_path = entries[0].path  # the first dataset: messages, the batch-size probes
+    for entry in entries:
+        check_dataset(entry.path, obs_keys=file_obs_keys(config), dataset_keys=config.train.dataset_keys)
     resumed = load_resume_checkpoint(resume_dir, config) if resume_dir is not None else None
     if not any(config.obs_keys_by_modality("obs").values()):
         specs = obs_specs(dataset_path)
@@ -298,16 +334,19 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
             "the config lists no observation keys (observation.modalities.obs is empty); fix: name the dataset's, "
             f"e.g. --set 'observation.modalities.obs.low_dim={json.dumps(low_dim)}' ({dataset_path} has "
             f"{', '.join(specs) or 'no observations'})")
-    train_ds, valid_ds = load_datasets(config, dataset_path)
+    train_ds, valid_ds = load_datasets(config, dataset_path, entries)
     if config.train.batch_size == "auto":
         if dist is not None:
             raise ConfigError("train.batch_size=auto is not measured under torchrun (every rank would probe); fix: "
                               "run once without torchrun to find it (it is cached), then set train.batch_size")
         resolve_batch_size(config, dataset_path, len(train_ds), device)
-    env_args = env_args_for_run(config, train_ds.env_args)
+    targets, primary = eval_targets(config, train_ds, entries)
+    env_args = next(iter(targets.values()), None) or env_args_for_run(config, train_ds.env_args)
+    datasets_record = dataset_records(entries, train_ds, lambda name, ds: targets.get(name)
+                                      or env_args_for_run(config, ds.env_args))
     rollout_cfg = config.experiment.rollout
     main = dist is None or dist.is_main  # the one process that writes files and runs rollouts
-    eval_envs = make_eval_envs(config, env_args) if rollout_cfg.enabled and main else {}
+    eval_envs = make_eval_envs(config, targets) if rollout_cfg.enabled and main else {}
     if dist is not None:
         device = dist.device
 
@@ -324,7 +363,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     check_action_padding(algo, train_ds)
     robot_data = None
     if train_ds.obs_layout is not None or train_ds.action_layout is not None:
-        robot_data = RobotData.for_training(train_ds.obs_layout, train_ds.action_layout, [dataset_path],
+        robot_data = RobotData.for_training(train_ds.obs_layout, train_ds.action_layout, [e.path for e in entries],
                                             train_ds.obs_keys)
     if config.experiment.ckpt_path:
         algo.deserialize(load_checkpoint(config.experiment.ckpt_path)["model"])
@@ -363,6 +402,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
         ckpt = build_checkpoint(algo, config, shape_metadata, env_args, train_ds.get_obs_normalization_stats(),
                                 train_ds.get_action_normalization_stats(), state.as_dict(), robot_data)
         ckpt["resume_state"] = {"rng_per_rank": rng_states or [capture_rng_state()]}
+        ckpt["datasets"] = datasets_record  # each dataset's entry, share and env (issue 19)
         path = run_dir / "models" / f"{name}.pth"
         save_checkpoint(ckpt, path)
         saved["last"] = path
@@ -409,8 +449,9 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
 
             video_paths = []
             if eval_envs and epoch > rollout_cfg.warmstart and epoch % rollout_cfg.rate == 0:
+                scores = []  # (success rate, return) of the envs the best checkpoints follow (eval_targets)
                 for i, (env_name, envs) in enumerate(eval_envs.items()):
-                    policy = make_rollout_policy(algo, train_ds, robot_data, env_name)
+                    policy = make_rollout_policy(algo, train_ds, robot_data, targets[env_name]["env_name"])
                     video_path = None
                     if config.experiment.render_video:
                         video_path = run_dir / "videos" / (f"epoch_{epoch}.mp4" if i == 0 else
@@ -419,16 +460,22 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                     with algo.ema_weights():
                         stats = evaluate(policy, envs, config, epoch, video_path, progress)
                     log.scalars(f"Rollout/{env_name}", {k: v for k, v in stats.items() if k != "episodes"}, epoch)
-                    if i > 0:  # additional envs are logged; the best checkpoints follow the dataset's env
+                    if env_name in primary:
+                        scores.append((stats["Success_Rate"], stats["Return"]))
+                    if env_name in primary and len(primary) == 1:
+                        line += f" | success {stats['Success_Rate']:.2f} | return {stats['Return']:.2f}"
+                    else:  # each of several datasets, and the additional envs, under its own name
                         line += f" | {env_name} success {stats['Success_Rate']:.2f}"
-                        continue
-                    line += f" | success {stats['Success_Rate']:.2f} | return {stats['Return']:.2f}"
-                    if stats["Success_Rate"] > state.best_success_rate:
-                        state.best_success_rate = stats["Success_Rate"]
+                if scores:
+                    success_rate, mean_return = (float(v) for v in np.mean(scores, axis=0))
+                    if len(scores) > 1:
+                        line += f" | mean success {success_rate:.2f} | mean return {mean_return:.2f}"
+                    if success_rate > state.best_success_rate:
+                        state.best_success_rate = success_rate
                         if save_cfg.on_best_rollout_success_rate:
                             saves.append("model_best_success_rate")
-                    if stats["Return"] > state.best_return:
-                        state.best_return = stats["Return"]
+                    if mean_return > state.best_return:
+                        state.best_return = mean_return
                         if save_cfg.on_best_rollout_return:
                             saves.append("model_best_return")
 

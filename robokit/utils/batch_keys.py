@@ -12,6 +12,8 @@ A batch is a dict:
                                         the zero slots of a padded multi-robot layout (robokit.data.embodiment)
     OBS_MASK:  {obs_key: (B, D) bool}   the same for padded low-dim observations
 Masks are present only when the data is padded to a multi-robot slot layout; losses ignore the False entries.
+    DATASET_INDEX: (B,) int64           with several datasets in train.data: the dataset of each sample (an index
+                                        into the MultiDataset's names and langs, robokit.data.multi_dataset)
 """
 
 OBS = "obs"
@@ -23,3 +25,4 @@ DONES = "dones"
 PAD_MASK = "pad_mask"
 ACTION_MASK = "action_mask"
 OBS_MASK = "obs_mask"
+DATASET_INDEX = "dataset_index"

@@ -266,3 +266,21 @@ def test_bad_specs_exit_2_through_the_scripts(arms, checkpoint, script, args, wo
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and words in lines[0], result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_one_policy_for_two_arms_learns_both(tmp_path):
+    """The benchmark in small (scripts/benchmark_embodiment.py; the full run is in datasets/README.md): BC on the
+    merged 3- and 4-link data reaches both arms about as well as a specialist, and drives the 5-link arm."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import benchmark_embodiment
+    finally:
+        sys.path.pop(0)
+    benchmark_embodiment.main(["--demos", "300", "--steps", "4000", "--seeds", "1", "--episodes", "30",
+                               "--data-dir", str(tmp_path), "--out", str(tmp_path / "runs")])
+    results = json.loads((tmp_path / "runs" / "results.json").read_text())
+    for robot in ("planar_arm_3", "planar_arm_4"):
+        specialist, generalist = results["specialist"][robot][0], results["generalist"][robot][0]
+        assert generalist >= 0.5 and generalist >= specialist - 0.15, results
+    assert 0.0 <= results["generalist"]["planar_arm_5"][0] <= 1.0

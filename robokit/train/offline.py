@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from robokit.algo import RolloutPolicy, algo_factory
+from robokit.algo.base import PlannerAlgo
 from robokit.algo.registry import algo_class_for_config
 from robokit.config import apply_overrides
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
@@ -346,7 +347,8 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                                       or env_args_for_run(config, ds.env_args))
     rollout_cfg = config.experiment.rollout
     main = dist is None or dist.is_main  # the one process that writes files and runs rollouts
-    eval_envs = make_eval_envs(config, targets) if rollout_cfg.enabled and main else {}
+    acts = not issubclass(algo_class_for_config(config)[0], PlannerAlgo)  # GL predicts subgoals: nothing to roll out
+    eval_envs = make_eval_envs(config, targets) if rollout_cfg.enabled and main and acts else {}
     if dist is not None:
         device = dist.device
 
@@ -390,6 +392,9 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
         log = RunLogger(None)  # other ranks write nothing
     log.print(f"run folder: {run_dir}")
     log.print(f"train: {train_ds}")
+    if rollout_cfg.enabled and not acts:
+        log.print(f"rollouts skipped: {config.algo_name} predicts subgoals and does not act (train hbc or iris for a "
+                  "policy); experiment.rollout.enabled is ignored")
     if valid_ds is not None:
         log.print(f"valid: {valid_ds}")
     log.print(repr(algo))

@@ -62,7 +62,6 @@ def test_factory_rejects_impossible_combinations(algo_name, overrides, message):
     ("cql", ['train.dataset_keys=["actions"]'], "rewards"),
     ("td3_bc", ["train.frame_stack=2"], "frame_stack=1"),
     ("bcq", ["algo.n_step=5"], "seq_length >= 5"),
-    ("gl", ["algo.subgoal_horizon=20"], "seq_length >= 20"),
     ("gl", ["observation.modalities.subgoal.low_dim=[]"], "lists no keys"),
     ("hbc", ["algo.actor.rnn.horizon=5"], "rnn.horizon"),
     ("hbc", ['observation.actor.modalities.goal.low_dim=["desired_goal"]'], "must be empty"),
@@ -98,3 +97,12 @@ def test_value_configs_keep_robomimic_key_names():
     assert (iql.vf_quantile, iql.adv.beta, iql.target_tau) == (0.9, 1.0, 0.01)
     td3 = config_factory("td3_bc")
     assert td3.algo.alpha == 2.5 and td3.algo.critic.ensemble.weight == 1.0 and td3.train.hdf5_normalize_obs
+
+
+def test_gl_derives_a_window_long_enough_for_its_subgoal():
+    """robomimic's gl.json keeps train.seq_length 1 beside subgoal_horizon 10: the window is raised, not refused."""
+    config = config_factory("gl")
+    apply_overrides(config, ["algo.subgoal_horizon=20"])
+    assert config.train.seq_length == 20
+    apply_overrides(config, ["train.seq_length=25"])
+    assert config.train.seq_length == 25  # a longer window is kept

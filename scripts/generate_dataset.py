@@ -30,6 +30,15 @@ flat observation slices such as the robot's own state (see robokit/envs/cameras.
     python scripts/generate_dataset.py --env FetchPush-v4 --n-demos 200 --out datasets/fetch_push_image.hdf5 \
         --camera-size 84 --obs-slice robot0_eef_pos=observation[0:3] --obs-slice robot0_gripper_qpos=observation[9:11]
 
+robosuite (the robosuite extra): Lift and PickPlaceCan with a Panda and robomimic's OSC_POSE controller write
+robomimic's own layout, env_args type 1 as robomimic writes it, each demo's `states` (flattened MuJoCo state per
+step) and attrs `model_file` (the episode's MJCF) and `ep_meta`, so robomimic's playback opens the file.
+--camera-size 84 records agentview_image and robot0_eye_in_hand_image (or --camera-names); episodes are cut at
+--max-steps (default 400 for robosuite, robomimic's rollout horizon for these tasks):
+
+    python scripts/generate_dataset.py --env Lift --n-demos 200 --out datasets/lift.hdf5
+    python scripts/generate_dataset.py --env PickPlaceCan --n-demos 200 --out datasets/can_image.hdf5 --camera-size 84
+
 Named items: for the Fetch tasks and robokit/ObstacleReach-v0 the file also records which joint, camera or
 coordinate each column of the actions and observations is (`data.attrs["robokit_embodiment"]`, see
 robokit/envs/embodiments.py and datasets/README.md); other tasks are written without names.
@@ -50,6 +59,7 @@ from robokit.data.hdf5_format import DatasetWriter, mask_names
 from robokit.envs import create_env_from_name, make_expert
 from robokit.envs.embodiments import embodiment_for_env
 from robokit.envs.experts import run_expert_episode
+from robokit.envs.experts.robosuite_tasks import ROBOSUITE_EXPERTS
 from robokit.envs.experts.mixtures import (OtherGoalExpert, RandomPolicy, assign_behaviors, parse_mixture,
                                            run_behavior_episode)
 from robokit.errors import UserError
@@ -58,7 +68,9 @@ from robokit.utils.cli import run_script
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True, help="gymnasium id with a scripted expert, e.g. FetchPush-v4")
+    parser.add_argument("--env", required=True,
+                        help="gymnasium id with a scripted expert, e.g. FetchPush-v4, or a robosuite task: "
+                             + ", ".join(ROBOSUITE_EXPERTS))
     parser.add_argument("--n-demos", type=int, required=True, help="number of successful demos to keep")
     parser.add_argument("--out", required=True, help="output .hdf5 path (its folder must exist)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the episode seeds and the action noise")
@@ -74,7 +86,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--camera-size", type=int, nargs="+", default=None, metavar="PX",
                         help="record camera images of this size (one int, or height width)")
     parser.add_argument("--camera-names", nargs="+", default=None,
-                        help="cameras to record (default: external_camera_0 for Fetch tasks, else 'default')")
+                        help="cameras to record (default: external_camera_0 for Fetch tasks, agentview and "
+                             "robot0_eye_in_hand for robosuite, else 'default')")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help=f"cut episodes after this many steps (default: the env's time limit; robosuite: "
+                             f"{ROBOSUITE_MAX_STEPS})")
     parser.add_argument("--camera-depth", action="store_true", help="also record depth images (uint8 centimetres)")
     parser.add_argument("--obs-slice", action="append", default=[], metavar="NAME=KEY[START:STOP]",
                         help="add observation NAME = KEY[START:STOP], e.g. robot0_eef_pos=observation[0:3]")
@@ -91,6 +107,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--max-attempts-factor must be >= 1, got {args.max_attempts_factor}")
     if args.noise_std < 0:
         raise UserError(f"--noise-std must be >= 0, got {args.noise_std}")
+    if args.max_steps is not None and args.max_steps <= 0:
+        raise UserError(f"--max-steps must be a positive integer, got {args.max_steps}")
     if args.mixed is not None and parse_mixture(args.mixed).get("noisy", 0) > 0 and args.noise_std <= 0:
         raise UserError("the 'noisy' behaviour of --mixed needs --noise-std > 0, e.g. --noise-std 0.5")
     folder = os.path.dirname(os.path.abspath(args.out))
@@ -100,6 +118,49 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--out {args.out} is a folder; give a file path such as {args.out}/demos.hdf5")
     if os.path.exists(args.out) and not args.overwrite:
         raise UserError(f"{args.out} already exists; pass --overwrite to replace it")
+
+
+ROBOSUITE_MAX_STEPS = 400  # robomimic's rollout horizon for Lift and PickPlaceCan (robosuite's own is 1000)
+ROBOSUITE_CAMERAS = ("agentview", "robot0_eye_in_hand")
+
+
+def is_robosuite_task(env_name: str) -> bool:
+    """Whether `env_name` is a robosuite task with a scripted expert ("Lift", "PickPlaceCan")."""
+    return env_name in ROBOSUITE_EXPERTS
+
+
+def create_robosuite_dataset_env(args: argparse.Namespace):
+    """The RobosuiteEnv of robomimic's env_args for args.env (Panda, OSC_POSE), with the cameras asked for."""
+    from robokit.envs import create_env
+    from robokit.envs.factory import ROBOSUITE_EXTRA_HINT
+    from robokit.envs.robosuite_env import robomimic_env_args
+
+    if args.mixed is not None:
+        raise UserError(f"--mixed is not available for robosuite tasks ({args.env}) yet; leave it out")
+    if args.obs_slice:
+        raise UserError("--obs-slice is for gymnasium tasks; robosuite observations already have robomimic's names")
+    if (args.camera_names or args.camera_depth) and args.camera_size is None:
+        raise UserError("--camera-names and --camera-depth need --camera-size (e.g. --camera-size 84)")
+    cameras, size = (), 84
+    if args.camera_size is not None:
+        if len(args.camera_size) > 2 or min(args.camera_size) <= 0:
+            raise UserError(f"--camera-size takes one or two positive ints, got {args.camera_size}")
+        cameras = tuple(args.camera_names or ROBOSUITE_CAMERAS)
+        size = args.camera_size[0] if len(args.camera_size) == 1 else tuple(args.camera_size)
+    try:
+        env_args = robomimic_env_args(args.env, camera_names=cameras, camera_size=size,
+                                      **({"camera_depths": True} if args.camera_depth else {}))
+    except ImportError as exc:
+        raise UserError(f"{args.env} is a robosuite task and robosuite cannot be imported ({exc}); "
+                        f"{ROBOSUITE_EXTRA_HINT}") from None
+    return create_env(env_args)
+
+
+def episode_model_attrs(env) -> dict:
+    """robomimic's per-demo playback attrs of the episode just run: model_file (MJCF) and ep_meta; {} for gymnasium."""
+    if not hasattr(env, "get_model_xml"):
+        return {}
+    return {"model_file": env.get_model_xml(), "ep_meta": env.get_ep_meta()}
 
 
 _SLICE_RE = re.compile(r"^(\w+)=(\w+)\[(\d+):(\d+)\]$")
@@ -195,7 +256,12 @@ def write_mixed_dataset(args: argparse.Namespace, env) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     check_args(args)
-    env = create_env_from_name(args.env, **env_kwargs_from_args(args))
+    robosuite_task = is_robosuite_task(args.env)
+    if robosuite_task:
+        env = create_robosuite_dataset_env(args)
+    else:
+        env = create_env_from_name(args.env, **env_kwargs_from_args(args))
+    max_steps = args.max_steps or (ROBOSUITE_MAX_STEPS if robosuite_task else None)
     if args.mixed is not None:
         return write_mixed_dataset(args, env)
     expert = make_expert(args.env, noise_std=args.noise_std, rng=np.random.default_rng([args.seed, 1]))
@@ -211,9 +277,10 @@ def main(argv=None) -> int:
             while len(writer.demo_names) < args.n_demos and attempts < max_attempts:
                 seed = int(episode_seeds[attempts])
                 attempts += 1
-                episode = run_expert_episode(env, expert, seed=seed)
+                episode = run_expert_episode(env, expert, seed=seed, max_steps=max_steps)
                 if episode.success:
                     attrs = {"seed": seed} if expert.mode is None else {"seed": seed, "mode": expert.mode}
+                    attrs.update(episode_model_attrs(env))  # the model is the reset's: unchanged by the steps
                     name = writer.add_episode(obs=episode.obs, next_obs=episode.next_obs, actions=episode.actions,
                                               rewards=episode.rewards, dones=episode.dones, states=episode.states,
                                               attrs=attrs)

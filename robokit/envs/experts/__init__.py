@@ -11,6 +11,7 @@ from robokit.envs.experts.episodes import Episode, expert_success_rate, run_expe
 from robokit.envs.experts.fetch import FetchPickAndPlaceExpert, FetchPushExpert, FetchReachExpert
 from robokit.envs.experts.obstacle_reach import ObstacleReachExpert
 from robokit.envs.experts.planar_arm import PlanarArmExpert
+from robokit.envs.experts.robosuite_tasks import ROBOSUITE_EXPERTS, LiftExpert, PickPlaceCanExpert
 from robokit.envs.tasks.planar_arm_geometry import PLANAR_ARM_LINKS
 from robokit.errors import UserError
 
@@ -20,9 +21,10 @@ EXPERTS: dict[str, type[Expert] | partial] = {
     "FetchPickAndPlace": FetchPickAndPlaceExpert,
     "robokit/ObstacleReach": ObstacleReachExpert,
     **{f"robokit/PlanarArm{n}": partial(PlanarArmExpert, n) for n in PLANAR_ARM_LINKS},
+    **ROBOSUITE_EXPERTS,  # robosuite's Lift, PickPlaceCan (Panda, OSC_POSE)
 }
 EXPERT_TASKS = ("FetchReach-v4", "FetchPush-v4", "FetchPickAndPlace-v4", "robokit/ObstacleReach-v0",
-                "robokit/PlanarArm{3,4,5}-v0")
+                "robokit/PlanarArm{3,4,5}-v0", *ROBOSUITE_EXPERTS)
 
 
 def _task_family(env_name: str) -> str:
@@ -49,7 +51,9 @@ __all__ = [
     "EXPERT_TASKS",
     "Episode",
     "Expert",
+    "LiftExpert",
     "ObstacleReachExpert",
+    "PickPlaceCanExpert",
     "PlanarArmExpert",
     "expert_success_rate",
     "has_expert",

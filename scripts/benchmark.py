@@ -464,12 +464,13 @@ def bench_precision(names: list[str], steps: int, rounds: int) -> list[dict]:
         torch.set_num_threads(threads)
 
 
-def report_precision(args) -> None:
+def report_precision(args) -> list[dict]:
     results = bench_precision(args.precision_algos, args.precision_steps, args.rounds)
     print("precision   ms per gradient step, default configs, 17-dim obs, 6-dim actions, one thread:")
     for r in results:
         print(f"  {r['algo']:<6} batch {r['batch_size']}: float32 {r['fp32_ms']:.2f} ms, bf16 {r['bf16_ms']:.2f} ms, "
               f"bf16 speed-up x{r['speedup']:.2f} (rounds x{r['speedup_min']:.2f}-x{r['speedup_max']:.2f})")
+    return results
 
 
 def bench_memory_monitor(dataset_path: Path, steps: int, rounds: int, batch_size: int) -> dict:
@@ -552,6 +553,8 @@ def parse_args() -> argparse.Namespace:
                         help="online algorithms timed by precision")
     parser.add_argument("--precision-steps", type=int, default=300, help="gradient steps per timed round of precision")
     parser.add_argument("--scale-epochs", type=int, default=4, help="epochs of --steps steps per run of scale's DDP")
+    parser.add_argument("--png", type=Path, default=None,
+                        help="also draw the precision section's timings as bar charts here")
     parser.add_argument("--rss-child", nargs=3, help=argparse.SUPPRESS)  # internal: image_memory's subprocess
     return parser.parse_args()
 
@@ -582,7 +585,13 @@ def main() -> None:
     if "evaluation" in args.only:
         report_evaluation(args)
     if "precision" in args.only:
-        report_precision(args)
+        precision = report_precision(args)
+        if args.png is not None:
+            from robokit.train.plots import bar_chart
+
+            chart = {r["algo"]: {"float32 ms/step": [r["fp32_ms"]], "bf16 ms/step": [r["bf16_ms"]],
+                                 "bf16 speed-up": [r["speedup"]]} for r in precision}
+            print(f"chart: {bar_chart(chart, args.png, title='precision: ms per gradient step')}")
     if "scale" in args.only:
         report_scale(args)
 

@@ -201,6 +201,8 @@ def main() -> None:
     parser.add_argument("--sb3-threads", type=int, default=1, help="torch threads of SB3 (0: torch's default)")
     parser.add_argument("--libraries", nargs="+", default=["robokit", "sb3"], choices=["robokit", "sb3"])
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--png", type=Path, help="also draw the results as bar charts here (return and env "
+                        "steps/s per case and library; mean, std, each seed)")
     parser.add_argument("--keep-models", type=Path, metavar="DIR",
                         help="save each trained model here: robokit's last.pth, SB3's .zip (CASE_LIBRARY_seedN)")
     parser.add_argument("--robokit-set", nargs="+", default=[], metavar="KEY=VALUE",
@@ -243,6 +245,15 @@ def main() -> None:
                 print(f"{name:16s} ratio    all seeds wall speed x{walls['sb3'] / walls['robokit']:.2f}", flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
+    if args.png:
+        from robokit.train.plots import bar_chart
+
+        chart = {library: {} for library in args.libraries}  # {library: {"<case> return": [per seed], ...}}
+        for key, r in results.items():
+            name, library, _ = key.split("/")
+            chart[library].setdefault(f"{name} return", []).append(sum(r["returns"]) / len(r["returns"]))
+            chart[library].setdefault(f"{name} steps/s", []).append(r["steps"] / r["wall_s"])
+        print(f"chart: {bar_chart(chart, args.png, title='robokit and SB3, ' + str(len(args.seeds)) + ' seed(s)')}")
 
 
 if __name__ == "__main__":

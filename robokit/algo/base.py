@@ -5,6 +5,7 @@ network named in `algo.optim_params` (e.g. "policy", "critic") an optimiser and 
 """
 
 import contextlib
+import functools
 import dataclasses
 from collections import OrderedDict
 from typing import Mapping
@@ -110,8 +111,8 @@ class Algo:
                 continue
             self.optimizers[name] = make_optimizer(self.nets[name].parameters(), params)
             if getattr(params.learning_rate, "step_every_batch", False):  # stepped by apply_gradients
-                self.lr_schedulers[name] = make_step_lr_scheduler(self.optimizers[name], params.learning_rate,
-                                                                  self.run_length)
+                self.lr_schedulers[name] = make_step_lr_scheduler(
+                    self.optimizers[name], params.learning_rate, functools.partial(self.run_length, name))
                 self._lr_every_step = getattr(self, "_lr_every_step", set()) | {name}
             else:
                 self.lr_schedulers[name] = make_lr_scheduler(self.optimizers[name], params.learning_rate, num_epochs)
@@ -125,21 +126,31 @@ class Algo:
             self.emas[name] = EMA(self.nets[name], power=cfg.power, inv_gamma=cfg.inv_gamma, min_value=cfg.min_value,
                                   max_value=cfg.max_value, update_after_step=cfg.update_after_step)
 
-    def set_steps_per_epoch(self, steps: int) -> None:
-        """Tell the algorithm the training loop's gradient steps per epoch: the length of the run for the
-        learning-rate schedules that step every batch (`learning_rate.step_every_batch`)."""
+    def set_steps_per_epoch(self, steps: int, total_steps: int | None = None) -> None:
+        """Tell the algorithm the training loop's gradient steps (`train_on_batch` calls) per epoch, and of the whole
+        run when that is not `steps * train.num_epochs` (online RL: no steps before `learning_starts`): the length
+        of the run for the learning-rate schedules that step every batch (`learning_rate.step_every_batch`)."""
         self._steps_per_epoch = int(steps)
+        self._total_steps = None if total_steps is None else int(total_steps)
 
-    def run_length(self) -> tuple[int, int]:
-        """(gradient steps per epoch, gradient steps of the whole run): `set_steps_per_epoch`, or else
-        `experiment.epoch_every_n_steps`, times `train.num_epochs`."""
+    def optimizer_steps_per_batch(self, net_name: str) -> float:
+        """Optimiser steps of `net_name` per `train_on_batch` call (1; TD3's delayed actor: 1 / update_freq)."""
+        return 1.0
+
+    def run_length(self, net_name: str | None = None) -> tuple[int, int]:
+        """(optimiser steps per epoch, optimiser steps of the whole run) of `net_name` (of one step per batch when
+        None): `set_steps_per_epoch`, or else `experiment.epoch_every_n_steps`, times `train.num_epochs`."""
         steps = getattr(self, "_steps_per_epoch", None)
         if steps is None:
             steps = getattr(getattr(self.global_config, "experiment", None), "epoch_every_n_steps", None)
         if not steps:
             raise RuntimeError("a learning-rate schedule with step_every_batch needs the run's length: set "
                                "experiment.epoch_every_n_steps or call algo.set_steps_per_epoch(n) before training")
-        return int(steps), int(steps) * int(self.global_config.train.num_epochs)
+        total = getattr(self, "_total_steps", None)
+        if total is None:
+            total = int(steps) * int(self.global_config.train.num_epochs)
+        share = 1.0 if net_name is None else self.optimizer_steps_per_batch(net_name)
+        return max(int(steps * share), 1), max(int(total * share), 1)
 
     # ----- training -----
     def process_batch_for_training(self, batch: dict) -> dict:

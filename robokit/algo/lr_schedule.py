@@ -66,7 +66,8 @@ def step_lr_factor_fn(lr_config, run_length: Callable[[], tuple[int, int]]) -> C
     def factor(step: int) -> float:
         if step < warmup:
             return float(step) / float(max(1, warmup))
-        steps_per_epoch, total = run_length()
+        # step 0 (LambdaLR's construction, before the loop knows the run's length) is at progress 0 for any length
+        steps_per_epoch, total = run_length() if step > 0 else (1, 1)
         progress = float(step - warmup) / float(max(1, total - warmup))
         if kind == "cosine":
             return max(0.0, 0.5 * (1.0 + math.cos(math.pi * num_cycles * 2.0 * progress)))

@@ -91,6 +91,11 @@ class PPO(OnPolicyAlgo):
             activation=cfg.activation, log_std_init=cfg.log_std_init, ortho_init=cfg.ortho_init,
         )
 
+    def batches_per_rollout(self, rollout_size: int) -> int:
+        """`train_on_batch` calls per rollout of `rollout_size` transitions (at most: `target_kl` may stop early)."""
+        minibatch = min(self.global_config.train.batch_size, rollout_size)
+        return self.algo_config.update_epochs * math.ceil(rollout_size / minibatch)
+
     # ----- acting -----
     def explore(self, obs: dict) -> Exploration:
         """Sampled (unclipped) actions (N, A); their log-probs and values come later, for the whole rollout."""
@@ -235,6 +240,10 @@ class A2C(PPO):
     def _policy_loss(self, mean: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         log_probs = self.nets["policy"].log_prob(batch[K.ACTIONS], mean)  # (B,)
         return -(batch[ADVANTAGES] * log_probs).mean(), (log_probs - batch[LOG_PROBS]).detach()
+
+    def batches_per_rollout(self, rollout_size: int) -> int:
+        """One step on the whole rollout."""
+        return 1
 
     def train_on_rollout(self, rollout: dict, epoch: int) -> dict:
         batch = self.prepare_rollout(rollout)

@@ -53,6 +53,10 @@ class TD3(TargetNetworksMixin, OffPolicyAlgo):
         with torch.no_grad():
             return self.nets["actor"](obs_dict)
 
+    def optimizer_steps_per_batch(self, net_name: str) -> float:
+        """The actor steps once every `actor.update_freq` critic steps."""
+        return 1.0 / self.algo_config.actor.update_freq if net_name == "actor" else 1.0
+
     # ----- learning -----
     def target_actions(self, next_obs: dict) -> torch.Tensor:
         """Smoothed target-policy actions: clip(mu'(s') + clip(eps, -c, c), -1, 1), (B, A)."""

@@ -53,6 +53,10 @@ class TD3_BC(TDAlgo):
         info.update({"Actor/BC_Loss": bc_loss.detach(), "Actor/Lambda": lam})
         return -lam * q.mean() + bc_loss
 
+    def optimizer_steps_per_batch(self, net_name: str) -> float:
+        """The actor steps once every `actor.update_freq` critic steps."""
+        return 1.0 / self.algo_config.actor.update_freq if net_name == "actor" else 1.0
+
     def train_on_batch(self, batch: dict, epoch: int, validate: bool = False) -> dict:
         cfg = self.algo_config
         info = {}

@@ -150,6 +150,7 @@ class OnlineRun:
             rb = config.algo.replay_buffer
             self.buffer = ReplayBuffer(rb.capacity, self.obs_shapes, venv.action_dim, self.obs_dtypes,
                                        max_bytes=rb.max_memory_gb * GB)
+        self.algo.set_steps_per_epoch(*self._gradient_steps())
         self.global_step = 0
         if config.experiment.ckpt_path:
             self._load(config.experiment.ckpt_path)
@@ -187,6 +188,19 @@ class OnlineRun:
             self._resume(resumed)
         elif self.obs_normalizer is not None:
             self.obs_normalizer.update(self.obs)
+
+    def _gradient_steps(self) -> tuple[int, int]:
+        """(`train_on_batch` calls per epoch, of the whole run): the length of the learning-rate schedules that
+        step every batch. Off-policy: `utd_ratio` per env step after `learning_starts`; on-policy: each rollout's
+        minibatches (PPO's upper bound: `target_kl` may stop a rollout's passes early)."""
+        train_cfg, algo = self.config.train, self.algo
+        if algo.ON_POLICY:
+            rollout = algo.n_steps * self.venv.num_envs
+            total = math.ceil(train_cfg.num_env_steps / rollout) * algo.batches_per_rollout(rollout)
+        else:
+            after_warmup = max(train_cfg.num_env_steps - self.config.algo.learning_starts, 0)
+            total = math.ceil(after_warmup * self.config.algo.utd_ratio)
+        return max(round(total / train_cfg.num_epochs), 1), max(total, 1)
 
     # ----- observations and actions -----
     def _normalized_obs(self, raw: dict, stats=None) -> dict:

@@ -329,3 +329,28 @@ def test_benchmark_precision_times_both_modes():
         r"float32 ([\d.]+) ms, bf16 ([\d.]+) ms, bf16 speed-up x([\d.]+)", line).groups())
     assert "batch 256" in line and fp32_ms > 0 and bf16_ms > 0
     assert abs(speedup - fp32_ms / bf16_ms) < 0.5  # the median of per-round ratios, near the ratio of medians
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("sac", ["algo.learning_starts=40", "algo.utd_ratio=0.5"]),
+    ("td3", ["algo.learning_starts=40", "algo.actor.update_freq=2"]),  # the delayed actor steps half as often
+    ("ppo", ["algo.n_steps=32", "algo.update_epochs=2", "train.batch_size=16", "algo.target_kl=null"]),
+])
+def test_per_step_learning_rates_span_the_whole_online_run(tmp_path, name, overrides):
+    """A linear per-step schedule (`step_every_batch`) of every optimiser ends the run at exactly decay_factor."""
+    probe = config_factory(name)
+    nets = list(probe.algo.optim_params.to_dict())
+    schedule = [f"algo.optim_params.{net}.learning_rate.{key}" for net in nets
+                for key in ("step_every_batch=true", "scheduler_type=linear", "decay_factor=0.1")]
+    config = small_config(name, "train.num_env_steps=200", "train.epoch_env_steps=100", "experiment.rollout.enabled=false",
+                          "experiment.save.enabled=false", *overrides, *schedule)
+    online.check_online_config(config)
+    run = online.OnlineRun(config, output_dir=tmp_path, progress=False)
+    try:
+        run.run()
+        assert run.num_updates > 0
+        for net, optimizer in run.algo.optimizers.items():
+            initial = getattr(config.algo.optim_params, net).learning_rate.initial
+            assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * initial, rel=1e-6), net
+    finally:
+        run.close()

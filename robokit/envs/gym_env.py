@@ -12,7 +12,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from robokit.envs.base import GYM_TYPE, EnvBase
+from robokit.envs.base import GYM_TYPE, EnvBase, to_json_safe
 from robokit.envs.cameras import DEFAULT_CAMERA, camera_hw, check_obs_slices, depth_key, depth_to_uint8, image_key
 from robokit.errors import UserError
 
@@ -46,19 +46,6 @@ def is_registered(env_name: str) -> bool:
         return True
     register_robotics_envs()
     return env_name in gymnasium.registry
-
-
-def _to_json_safe(value: Any) -> Any:
-    """numpy scalars/arrays and tuples -> plain Python, recursively."""
-    if isinstance(value, dict):
-        return {str(k): _to_json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _obs_dtype(dtype: np.dtype) -> np.dtype:
@@ -343,7 +330,7 @@ class GymEnv(EnvBase):
     # ----- bookkeeping -----
 
     def serialize(self) -> dict:
-        return {"env_name": self.name, "type": GYM_TYPE, "env_kwargs": _to_json_safe(self._env_kwargs)}
+        return {"env_name": self.name, "type": GYM_TYPE, "env_kwargs": to_json_safe(self._env_kwargs)}
 
     def close(self) -> None:
         if self._frame_renderer is not None:

@@ -50,7 +50,7 @@ import warnings
 import gymnasium
 import numpy as np
 
-from robokit.envs.base import ROBOSUITE_TYPE, EnvBase
+from robokit.envs.base import ROBOSUITE_TYPE, EnvBase, to_json_safe
 from robokit.envs.cameras import DEFAULT_CAMERA
 from robokit.errors import UserError
 
@@ -131,18 +131,6 @@ def _composite_controller_configs(controller_configs, robots: list[str]):
     if isinstance(controller_configs, (list, tuple)):
         return [convert(c, r) for c, r in zip(controller_configs, robots)]
     return convert(controller_configs, robots[0] if robots else "Panda")
-
-
-def _to_json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _to_json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 class RobosuiteEnv(EnvBase):
@@ -391,7 +379,7 @@ class RobosuiteEnv(EnvBase):
     def serialize(self) -> dict:
         """robomimic's env_args: {"env_name", "env_version", "type": 1, "env_kwargs"} (JSON-safe)."""
         return {"env_name": self.name, "env_version": self._version, "type": ROBOSUITE_TYPE,
-                "env_kwargs": _to_json_safe(copy.deepcopy(self._init_kwargs))}
+                "env_kwargs": to_json_safe(copy.deepcopy(self._init_kwargs))}
 
     def close(self) -> None:
         env = getattr(self, "_env", None)

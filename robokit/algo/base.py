@@ -5,8 +5,8 @@ network named in `algo.optim_params` (e.g. "policy", "critic") an optimiser and 
 """
 
 import contextlib
-import functools
 import dataclasses
+import functools
 from collections import OrderedDict
 from typing import Mapping
 

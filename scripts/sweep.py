@@ -4,6 +4,7 @@
     python scripts/sweep.py --spec sweep.json --parallel 2            # all trials, 2 at a time (1 GPU each if any)
     python scripts/sweep.py --spec sweep.json --index 3               # exactly trial 3 (cluster job arrays)
     python scripts/sweep.py --spec sweep.json --list                  # the trials, without running them
+    python scripts/sweep.py --spec sweep.json --algo_module my_algo.py  # trials of your own algorithm's config
 
 The spec format is in robokit/train/sweep.py. Finished trials are skipped when the sweep is rerun. The table
 (sorted by the spec's metric) is printed and written to <output>/<name>/results.{json,csv}, with a bar chart
@@ -12,6 +13,7 @@ results.png when matplotlib is installed (pip install -e ".[plot]").
 
 import argparse
 import csv
+import dataclasses
 import json
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -26,6 +28,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=1, help="trials trained at the same time (default 1)")
     parser.add_argument("--index", type=int, help="run only this trial")
     parser.add_argument("--list", action="store_true", help="print the trials and exit")
+    parser.add_argument("--algo_module", metavar="PLUGIN",
+                        help="a plugin algorithm (.py file, package folder or .zip) that every trial imports, as "
+                             "train.py --algo_module (overrides the spec's \"algo_module\")")
     return parser.parse_args()
 
 
@@ -65,11 +70,16 @@ def write_results(results: list[dict], spec, folder: Path) -> list[str]:
 
 def main() -> None:
     args = parse_args()
+    from robokit.algo.plugins import ensure_algo_registered
     from robokit.config import apply_overrides, load_config
     from robokit.errors import UserError
     from robokit.train.sweep import load_spec, results_table, run_search, run_trial
 
     spec = load_spec(args.spec)
+    if args.algo_module is not None:
+        spec = dataclasses.replace(spec, algo_module=args.algo_module)
+    if spec.algo_module is not None:
+        ensure_algo_registered(None, spec.algo_module)  # so that the trials' configs load here too
     trials = spec.trials()  # for a search: one corner of its space, to check its keys
     for trial in trials:  # every trial's config must load before any trains
         try:

@@ -8,7 +8,8 @@ A spec (JSON) names a base config and the values to try for dotted config keys:
               "train.batch_size": [64, 256]},                       # every combination ...
      "zip": [{"algo.actor_layer_dims": [[256], [1024, 1024]],       # ... with each zipped group as one axis:
               "algo.gmm.enabled": [false, true]}],                  #     its lists are taken together
-     "metric": "Rollout/FetchPush-v4/Success_Rate", "mode": "max"}  # "max" or "min"; the best value of the run
+     "metric": "Rollout/FetchPush-v4/Success_Rate", "mode": "max",  # "max" or "min"; the best value of the run
+     "algo_module": null}                                          # or your algorithm's file (train.py --algo_module)
 
 Trial i writes `<output>/<name>/trial_<i>/` (a run folder under it) and, once finished, `result.json`; a rerun skips
 finished trials. `scripts/sweep.py` runs them in parallel and prints the table.
@@ -35,7 +36,7 @@ from pathlib import Path
 from robokit.errors import ConfigError
 from robokit.train.tb_events import read_scalars
 
-SPEC_KEYS = {"name", "config", "dataset", "set", "grid", "zip", "metric", "mode", "search"}
+SPEC_KEYS = {"name", "config", "dataset", "set", "grid", "zip", "metric", "mode", "search", "algo_module"}
 SEARCH_KEYS = {"n_trials", "sampler", "seed", "space", "storage"}
 TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train.py"
 
@@ -59,6 +60,7 @@ class SweepSpec:
     metric: str
     mode: str
     search: dict | None = None  # the Optuna search, checked by load_spec
+    algo_module: str | None = None  # a plugin algorithm's file, package folder or .zip, passed on to train.py
 
     def trials(self) -> list[Trial]:
         """Every combination of one choice per axis, in order (the last axis varies fastest); for a search, one
@@ -88,6 +90,8 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
     for key in ("name", "config", "metric"):
         if not isinstance(spec.get(key), str) or not spec[key]:
             raise ConfigError(f"{path}: \"{key}\" must be a non-empty string")
+    if spec.get("algo_module") is not None and (not isinstance(spec["algo_module"], str) or not spec["algo_module"]):
+        raise ConfigError(f"{path}: \"algo_module\" must be the path of a plugin (.py file, package folder or .zip)")
     if spec.get("mode", "max") not in ("max", "min"):
         raise ConfigError(f"{path}: \"mode\" must be \"max\" or \"min\", got {spec['mode']!r}")
     axes = []
@@ -111,7 +115,7 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
     if axes and search is not None:
         raise ConfigError(f"{path}: a sweep is a grid (\"grid\", \"zip\") or a search (\"search\"), not both")
     return SweepSpec(spec["name"], spec["config"], spec.get("dataset"), list(spec.get("set", [])), axes,
-                     spec["metric"], spec.get("mode", "max"), search)
+                     spec["metric"], spec.get("mode", "max"), search, spec.get("algo_module"))
 
 
 def _check_search(search, path) -> None:
@@ -192,6 +196,8 @@ def trial_command(spec: SweepSpec, trial: Trial, output: Path) -> list[str]:
                str(trial_dir(output, spec, trial)), "--name", "run", "--no-progress"]
     if spec.dataset:
         command += ["--dataset", spec.dataset]
+    if spec.algo_module:
+        command += ["--algo_module", spec.algo_module]
     return command + ["--set", *spec.fixed, *trial.set_args()]
 
 

@@ -4,6 +4,7 @@ trials skipped on a rerun, --index for one trial, and bad specs in one line."""
 import json
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
 
 from script_runner import REPO, assert_one_line_error, run_script
@@ -86,3 +87,38 @@ def test_optuna_search_trains_its_trials_and_a_rerun_continues_the_study(fetch_p
     (out / "lr_search" / "optuna.journal").stat()  # the study's storage
     run_script("sweep.py", "--spec", spec, "--output", out, check=True, cwd=REPO)  # n_trials reached: trains none
     assert len(list((out / "lr_search").glob("trial_*/run/*"))) == 3
+
+
+def test_sweep_of_a_plugin_algorithm_passes_its_module_to_every_trial(tmp_path):
+    """A spec whose config names an algorithm from the user's own file: the spec's "algo_module" (or the
+    --algo_module flag) is imported to check the trials' configs and handed to each trial's train.py."""
+    from plugin_source import PLUGIN
+    from test_train_plugins import TRAIN_SET, write_tiny_dataset
+
+    plugin = tmp_path / "ext_sweep.py"
+    plugin.write_text(PLUGIN.replace("@name@", "ext_sweep"))
+    config = tmp_path / "ext_sweep.json"
+    config.write_text(json.dumps({"algo_name": "ext_sweep"}))
+    spec = tmp_path / "sweep.json"
+    spec.write_text(json.dumps({"name": "plugin", "config": str(config),
+                                "dataset": str(write_tiny_dataset(tmp_path / "tiny.hdf5")), "set": TRAIN_SET,
+                                "grid": {"algo.hidden": [[4], [32, 32]]}, "metric": "Train/Loss", "mode": "min"}))
+    refused = run_script("sweep.py", "--spec", spec, "--output", tmp_path / "refused")
+    assert_one_line_error(refused, "ext_sweep")  # the algorithm is unknown without its module
+    assert not (tmp_path / "refused").exists()
+    out = tmp_path / "sweeps"
+    run_script("sweep.py", "--spec", spec, "--output", out, "--algo_module", plugin, check=True, cwd=REPO)
+    rows = json.loads((out / "plugin" / "results.json").read_text())
+    assert sorted(json.dumps(r["overrides"]["algo.hidden"]) for r in rows) == ["[32, 32]", "[4]"]
+    assert all(r["exit_code"] == 0 and np.isfinite(r["value"]) for r in rows)
+    configs = [json.loads(path.read_text()) for path in sorted((out / "plugin").glob("trial_*/run/*/config.json"))]
+    assert [c["algo_name"] for c in configs] == ["ext_sweep", "ext_sweep"]
+    assert sorted(c["algo"]["hidden"] for c in configs) == [[4], [32, 32]]
+    spec.write_text(json.dumps({**json.loads(spec.read_text()), "algo_module": str(plugin)}))
+    rerun = run_script("sweep.py", "--spec", spec, "--output", out, check=True, cwd=REPO)
+    assert rerun.stdout.count("(skipped (finished earlier))") == 2  # one progress line per trial, nothing retrained
+
+
+def test_a_bad_algo_module_in_a_spec_is_one_line(tmp_path):
+    spec = write_spec(tmp_path, "d.hdf5", algo_module=3)
+    assert_one_line_error(run_script("sweep.py", "--spec", spec, "--output", tmp_path / "out"), '"algo_module"')

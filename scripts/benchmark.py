@@ -46,6 +46,20 @@ precision: milliseconds per gradient step of SAC and TD3 (default configs, HalfC
     (it was 1.7x faster for SAC on one VM, 1.05x on another of the same kind).
 
     python scripts/benchmark.py --only precision [--precision-algos sac td3] [--precision-steps 300]
+
+chunk_train_loop: gradient steps/s of DP-C (the UNet diffusion policy) and ACT, configs/diffusion_policy_cpu.json
+    and configs/act_cpu.json, through train.py's loop (run_epoch, as train_loop for BC; DP-C with its per-step
+    learning-rate schedule and EMA) against a bare PyTorch loop of the same network (a copy), batch size and
+    optimiser (fused AdamW; DP-C also its warm-up + cosine schedule and weight EMA) on pre-made tensors. Rounds
+    alternate; the median of the per-pair ratios is printed with its range (target >= 0.95).
+
+chunk_inference: ms per chunk (`get_action` on a batch of N envs' observations) and per env step (RolloutPolicy
+    on batched observations, as evaluation calls it: a chunk serves action_horizon steps, ACT's temporal ensembling
+    re-plans every step) of DP-C with DDPM-100 and DDIM-10 sampling and of ACT, for 1 and 10 envs, and the
+    10-env / 1-env cost (batched inference: well under 10x).
+
+    python scripts/benchmark.py --only chunk_train_loop chunk_inference [--chunk-steps 40] [--inference-chunks 10]
+        [--json figures.json]
 """
 
 import argparse
@@ -83,17 +97,27 @@ def synthetic_dataset(path: Path, n_demos: int = 200, length: int = 50, seed: in
 
 def bc_in_training(dataset_path: Path, batch_size: int):
     """(config, dataset, BC algo in train mode, batch stream) as train.py's loop has them."""
-    import torch
-
-    from robokit.algo import algo_factory
     from robokit.config import apply_overrides, config_factory
-    from robokit.train.offline import batch_stream, load_datasets
 
     config = config_factory("bc")
     apply_overrides(config, [f"train.batch_size={batch_size}", "experiment.validate=false"])
+    return algo_in_training(config, dataset_path)
+
+
+def algo_in_training(config, dataset_path: Path):
+    """(config, dataset, algo in train mode, batch stream) for `config`, set up as train.py sets them up."""
+    import torch
+
+    from robokit.algo import algo_factory
+    from robokit.train.offline import batch_stream, load_datasets, steps_per_epoch
+    from robokit.train.precision import set_flush_denormals
+
+    set_flush_denormals(config.train.flush_denormals)
     torch.manual_seed(0)
     train_ds, _ = load_datasets(config, dataset_path)
-    algo = algo_factory("bc", config, train_ds.obs_key_shapes, train_ds.action_dim, "cpu")
+    algo = algo_factory(config.algo_name, config, train_ds.obs_key_shapes, train_ds.action_dim, "cpu")
+    batch_size = config.train.batch_size
+    algo.set_steps_per_epoch(steps_per_epoch(config.experiment.epoch_every_n_steps, train_ds, batch_size))
     algo.set_train()
     return config, train_ds, algo, batch_stream(train_ds, batch_size, num_workers=0, seed=0)
 
@@ -153,8 +177,215 @@ def bench_train_loop(dataset_path: Path, steps: int, rounds: int, batch_size: in
     return result
 
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+# chunk_train_loop / chunk_inference: name -> the CPU-sized config of that policy
+CHUNK_POLICIES = {"DP-C": "diffusion_policy_cpu.json", "ACT": "act_cpu.json"}
+
+
+def chunk_config(name: str, overrides: tuple = ()):
+    """The CPU-sized config of `name` (CHUNK_POLICIES) for the synthetic FetchPush-shaped data, no validation."""
+    from robokit.config import apply_overrides, load_config
+
+    config = load_config(CONFIGS / CHUNK_POLICIES[name])
+    apply_overrides(config, ["experiment.validate=false", *overrides])
+    return config
+
+
+def bare_diffusion_loop(algo, batch_size: int):
+    """A plain PyTorch training loop of the DP-C algorithm's network on one pre-made batch: the same encoder and
+    UNet (a copy), noise schedule, AdamW (fused), per-step warm-up + cosine learning rate and weight EMA."""
+    import copy
+    import math
+
+    import torch
+    from torch import nn
+
+    cfg, c = algo.algo_config, algo.algo_config.optim_params.policy.learning_rate
+    net = copy.deepcopy(algo.nets["policy"])
+    encoder, unet = net["encoder"], net["denoiser"]
+    optimizer = torch.optim.AdamW(net.parameters(), lr=c.initial,
+                                  weight_decay=cfg.optim_params.policy.regularization.L2, fused=True)
+    total = algo.run_length()[1]
+    warmup = c.warmup_steps
+    lr = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: s / warmup if s < warmup else
+                                           0.5 * (1 + math.cos(math.pi * (s - warmup) / (total - warmup))))
+    params = list(net.parameters())
+    ema = [p.detach().clone() for p in params]
+    alpha_bar = algo.noise_schedule.alphas_cumprod  # (T,)
+    obs = {k: torch.randn(batch_size, algo.n_obs, *shape) for k, shape in algo.obs_shapes.items()}  # (B, To, D)
+    actions = torch.rand(batch_size, algo.n_pred, algo.ac_dim) * 2 - 1  # (B, Tp, A)
+    step = 0
+
+    def run(n: int) -> None:
+        nonlocal step
+        for _ in range(n):
+            cond = encoder(obs, None).flatten(1)  # (B, To * D)
+            noise = torch.randn_like(actions)
+            t = torch.randint(0, len(alpha_bar), (batch_size,))
+            ab = alpha_bar[t].view(-1, 1, 1)
+            loss = nn.functional.mse_loss(unet(ab.sqrt() * actions + (1 - ab).sqrt() * noise, t, cond), noise)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            lr.step()
+            decay = min(1 - (1 + step) ** -cfg.ema.power, cfg.ema.max_value) if step else 0.0
+            step += 1
+            with torch.no_grad():
+                for e, p in zip(ema, params):
+                    e.lerp_(p, 1 - decay)
+
+    return run
+
+
+def bare_act_loop(algo, batch_size: int):
+    """A plain PyTorch training loop of the ACT algorithm's network (a copy) on one pre-made batch with a pad mask:
+    L1 over real steps + kl_weight x KL, AdamW (fused)."""
+    import copy
+
+    import torch
+
+    cfg = algo.algo_config
+    net = copy.deepcopy(algo.nets["policy"])
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.optim_params.policy.learning_rate.initial,
+                                  weight_decay=cfg.optim_params.policy.regularization.L2, fused=True)
+    obs = {k: torch.randn(batch_size, *shape) for k, shape in algo.obs_shapes.items()}  # (B, D)
+    actions = torch.randn(batch_size, cfg.chunk_size, algo.ac_dim)  # (B, k, A)
+    real = torch.ones(batch_size, cfg.chunk_size, dtype=torch.bool)  # (B, k)
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            chunk, mu, logvar = net(obs, None, actions, real)
+            l1 = ((chunk - actions).abs() * real.unsqueeze(-1)).sum() / (real.sum() * algo.ac_dim)
+            kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1).mean()
+            loss = l1 + cfg.kl_weight * kl
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    return run
+
+
+BARE_LOOPS = {"DP-C": bare_diffusion_loop, "ACT": bare_act_loop}
+
+
+def bench_chunk_train_loop(dataset_path: Path, names: list[str], steps: int, rounds: int) -> dict:
+    """Steps/s of train.py's loop (run_epoch, the config's statistics interval and memory monitor) for each chunking
+    policy against its bare PyTorch loop; rounds alternate between them (and which side runs first)."""
+    return {name: time_chunk_policy(name, dataset_path, steps, rounds) for name in names}
+
+
+def time_chunk_policy(name: str, dataset_path: Path, steps: int, rounds: int) -> dict:
+    from robokit.train.memory import MemoryMonitor
+    from robokit.train.offline import run_epoch
+
+    config, _, algo, batches = algo_in_training(chunk_config(name), dataset_path)
+    memory = config.experiment.memory
+    monitor = MemoryMonitor(memory.max_fraction, memory.every_n_steps)
+    every = config.experiment.logging.stats_every_n_steps
+    sides = {"bare": BARE_LOOPS[name](algo, config.train.batch_size),
+             "robokit": lambda n: run_epoch(algo, batches, n, epoch=1, progress=False, stats_every=every,
+                                            monitor=monitor)}
+
+    def rate(side: str) -> float:
+        start = time.perf_counter()
+        sides[side](steps)
+        return steps / (time.perf_counter() - start)
+
+    for run in sides.values():  # warm-up
+        run(max(steps // 5, 2))
+    rates = {"bare": [], "robokit": []}
+    for i in range(rounds):
+        for side in (("bare", "robokit") if i % 2 == 0 else ("robokit", "bare")):
+            rates[side].append(rate(side))
+    paired = [r / b for r, b in zip(rates["robokit"], rates["bare"])]  # adjacent runs: robust to speed drift
+    return {"batch_size": config.train.batch_size, "stats_every": every,
+            "robokit_steps_per_s": statistics.median(rates["robokit"]),
+            "bare_steps_per_s": statistics.median(rates["bare"]),
+            "ratio": statistics.median(paired), "ratio_min": min(paired), "ratio_max": max(paired)}
+
+
+def report_chunk_train_loop(args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.hdf5"
+        synthetic_dataset(path)
+        results = bench_chunk_train_loop(path, args.chunk_policies, args.chunk_steps, args.rounds)
+    print("chunk_train_loop  steps/s of train.py's loop against a bare PyTorch loop (same network, batch, AdamW):")
+    for name, r in results.items():
+        print(f"  {name:<5} ({CHUNK_POLICIES[name]}, batch {r['batch_size']}): robokit {r['robokit_steps_per_s']:.1f} "
+              f"steps/s, bare {r['bare_steps_per_s']:.1f} steps/s, ratio {r['ratio']:.3f} "
+              f"(pairs {r['ratio_min']:.3f}-{r['ratio_max']:.3f}; target >= 0.95)")
+    return results
+
+
+# chunk_inference: label -> (policy, config overrides)
+INFERENCE_VARIANTS = {
+    "DDPM-100": ("DP-C", ("algo.ddpm.enabled=true", "algo.ddim.enabled=false",
+                          "algo.ddpm.num_inference_timesteps=100")),
+    "DDIM-10": ("DP-C", ("algo.ddpm.enabled=false", "algo.ddim.enabled=true", "algo.ddim.num_inference_timesteps=10")),
+    "ACT": ("ACT", ()),
+}
+
+
+def bench_chunk_inference(labels: list[str], chunks: int, env_counts: tuple = (1, 10)) -> list[dict]:
+    """Per chunk: ms of one `get_action` on a batch of N envs' observations (median of `chunks`). Per env step: ms
+    of RolloutPolicy calls on N envs' batched observations (as evaluation makes them) over the steps that
+    `chunks` chunks serve, re-planning when the queues run empty (ACT's temporal ensembling: every step)."""
+    import torch
+
+    from robokit.algo import RolloutPolicy, algo_factory
+
+    obs_shapes, ac_dim = {"observation": (25,), "desired_goal": (3,)}, 4  # FetchPush
+    rng = np.random.default_rng(0)
+    results = []
+    for label in labels:
+        name, overrides = INFERENCE_VARIANTS[label]
+        config = chunk_config(name, overrides)
+        torch.manual_seed(0)
+        algo = algo_factory(config.algo_name, config, obs_shapes, ac_dim, "cpu")
+        policy = RolloutPolicy(algo)
+        spec = policy.chunk_spec
+        frames = config.train.frame_stack
+        row = {"label": label, "action_horizon": 1 if spec.ensembling else spec.action_horizon}
+        for n in env_counts:
+            policy.start_episode()
+            batch = {k: torch.randn(n, *((frames,) if frames > 1 else ()), *s) for k, s in obs_shapes.items()}
+            algo.get_action(batch)  # warm-up
+            times = []
+            for _ in range(chunks):
+                start = time.perf_counter()
+                algo.get_action(batch)
+                times.append(time.perf_counter() - start)
+            env_steps = chunks * row["action_horizon"]
+            observations = [{k: rng.standard_normal((n, *s)).astype(np.float32) for k, s in obs_shapes.items()}
+                            for _ in range(env_steps)]
+            policy(observations[0])  # warm-up (the first call plans)
+            policy.start_episode()
+            start = time.perf_counter()
+            for ob in observations:
+                policy(ob)
+            row[n] = {"chunk_ms": statistics.median(times) * 1e3,
+                      "step_ms": (time.perf_counter() - start) / env_steps * 1e3}
+        results.append(row)
+    return results
+
+
+def report_chunk_inference(args) -> list[dict]:
+    results = bench_chunk_inference(args.inference_variants, args.inference_chunks)
+    print("chunk_inference  ms per chunk (get_action) and per env step (RolloutPolicy, batched obs), untrained "
+          "DP-C / ACT of the CPU configs:")
+    for r in results:
+        one, ten = r[1], r[10]
+        serves = f"{r['action_horizon']} step" + ("s" if r["action_horizon"] > 1 else "")
+        print(f"  {r['label']:<8} (a chunk serves {serves}): 1 env {one['chunk_ms']:.2f} ms/chunk, "
+              f"{one['step_ms']:.2f} ms/step; 10 envs {ten['chunk_ms']:.2f} ms/chunk, {ten['step_ms']:.2f} ms/step; "
+              f"10-env / 1-env cost x{ten['chunk_ms'] / one['chunk_ms']:.2f} per chunk, "
+              f"x{ten['step_ms'] / one['step_ms']:.2f} per step")
+    return results
+
+
 IMAGE_KEY = "agentview_image"
-SECTIONS = ("train_loop", "image_memory", "image_loader", "offline_rl", "evaluation", "precision", "scale")
+SECTIONS = ("train_loop", "image_memory", "image_loader", "offline_rl", "evaluation", "precision", "scale",
+            "chunk_train_loop", "chunk_inference")
 
 
 def synthetic_image_dataset(path: Path, n_demos: int = 200, length: int = 50, size: int = 84, seed: int = 0) -> int:
@@ -553,6 +784,16 @@ def parse_args() -> argparse.Namespace:
                         help="online algorithms timed by precision")
     parser.add_argument("--precision-steps", type=int, default=300, help="gradient steps per timed round of precision")
     parser.add_argument("--scale-epochs", type=int, default=4, help="epochs of --steps steps per run of scale's DDP")
+    parser.add_argument("--chunk-policies", nargs="+", choices=list(CHUNK_POLICIES), default=list(CHUNK_POLICIES),
+                        help="policies timed by chunk_train_loop")
+    parser.add_argument("--chunk-steps", type=int, default=40,
+                        help="gradient steps per timed round of chunk_train_loop")
+    parser.add_argument("--inference-variants", nargs="+", choices=list(INFERENCE_VARIANTS),
+                        default=list(INFERENCE_VARIANTS), help="samplers / policies timed by chunk_inference")
+    parser.add_argument("--inference-chunks", type=int, default=10,
+                        help="chunks timed per env count by chunk_inference")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the figures of the sections that return them (chunk_*, ...) to this file")
     parser.add_argument("--png", type=Path, default=None,
                         help="also draw the precision section's timings as bar charts here")
     parser.add_argument("--rss-child", nargs=3, help=argparse.SUPPRESS)  # internal: image_memory's subprocess
@@ -566,11 +807,12 @@ def main() -> None:
     import torch
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+    figures = {}  # section -> its figures, for --json
     if "train_loop" in args.only:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "bench.hdf5"
             synthetic_dataset(path)
-            r = bench_train_loop(path, args.steps, args.rounds, args.batch_size)
+            r = figures["train_loop"] = bench_train_loop(path, args.steps, args.rounds, args.batch_size)
         bare, default, every_step = r["bare"], r["robokit"], r["robokit_every_step"]
         print(f"train_loop  BC MLP {config_summary(args)}: robokit {default['steps_per_s']:.1f} steps/s, "
               f"bare PyTorch {bare['steps_per_s']:.1f} steps/s, ratio {default['ratio']:.3f} "
@@ -585,7 +827,7 @@ def main() -> None:
     if "evaluation" in args.only:
         report_evaluation(args)
     if "precision" in args.only:
-        precision = report_precision(args)
+        precision = figures["precision"] = report_precision(args)
         if args.png is not None:
             from robokit.train.plots import bar_chart
 
@@ -594,6 +836,13 @@ def main() -> None:
             print(f"chart: {bar_chart(chart, args.png, title='precision: ms per gradient step')}")
     if "scale" in args.only:
         report_scale(args)
+    if "chunk_train_loop" in args.only:
+        figures["chunk_train_loop"] = report_chunk_train_loop(args)
+    if "chunk_inference" in args.only:
+        figures["chunk_inference"] = report_chunk_inference(args)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=1))
 
 
 def config_summary(args) -> str:

@@ -12,7 +12,7 @@ import torch
 
 from robokit.algo.online_base import Exploration, OffPolicyAlgo, ensemble_td_loss, frozen_parameters
 from robokit.algo.registry import register_algo_factory_func
-from robokit.algo.value_utils import TargetNetworksMixin
+from robokit.algo.value_utils import DelayedActorMixin, TargetNetworksMixin, smoothed_target_actions
 from robokit.models.policy_nets import MLPPolicy
 from robokit.models.value_nets import ActionValueNetwork, CriticEnsemble
 from robokit.utils import batch_keys as K
@@ -24,7 +24,7 @@ def algo_config_to_class(algo_config):
     return TD3, {}
 
 
-class TD3(TargetNetworksMixin, OffPolicyAlgo):
+class TD3(DelayedActorMixin, TargetNetworksMixin, OffPolicyAlgo):
     """Twin Delayed DDPG; see the module docstring."""
 
     TARGET_NETS = ("actor", "critic")
@@ -53,24 +53,14 @@ class TD3(TargetNetworksMixin, OffPolicyAlgo):
         with torch.no_grad():
             return self.nets["actor"](obs_dict)
 
-    def optimizer_steps_per_batch(self, net_name: str) -> float:
-        """The actor steps once every `actor.update_freq` critic steps."""
-        return 1.0 / self.algo_config.actor.update_freq if net_name == "actor" else 1.0
-
     # ----- learning -----
-    def target_actions(self, next_obs: dict) -> torch.Tensor:
-        """Smoothed target-policy actions: clip(mu'(s') + clip(eps, -c, c), -1, 1), (B, A)."""
-        actor_cfg = self.algo_config.actor
-        actions = self.nets["actor_target"](next_obs)
-        noise = (torch.randn_like(actions) * actor_cfg.noise_std).clamp(-actor_cfg.noise_clip, actor_cfg.noise_clip)
-        return (actions + noise).clamp(-1.0, 1.0)
-
     def train_on_batch(self, batch: dict, epoch: int, validate: bool = False) -> dict:
         """One critic step (and every `update_freq` steps an actor step) on a replay batch."""
         cfg = self.algo_config
         obs = batch[K.OBS]
         with torch.no_grad():
-            next_q = self.nets["critic_target"](batch[K.NEXT_OBS], self.target_actions(batch[K.NEXT_OBS]))
+            next_actions = smoothed_target_actions(self.nets["actor_target"], batch[K.NEXT_OBS], cfg.actor)
+            next_q = self.nets["critic_target"](batch[K.NEXT_OBS], next_actions)
             target = batch[K.REWARDS] + self.discount * (1.0 - batch[K.DONES]) * next_q.min(dim=0).values  # (B,)
         with torch.set_grad_enabled(not validate):
             q = self.nets["critic"](obs, batch[K.ACTIONS])  # (K, B)

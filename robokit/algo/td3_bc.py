@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from robokit.algo.registry import register_algo_factory_func
-from robokit.algo.value_utils import TDAlgo, ensemble_target, td_loss
+from robokit.algo.value_utils import DelayedActorMixin, TDAlgo, ensemble_target, smoothed_target_actions, td_loss
 from robokit.models.policy_nets import MLPPolicy
 from robokit.utils import batch_keys as K
 
@@ -19,7 +19,7 @@ def algo_config_to_class(algo_config):
     return TD3_BC, {}
 
 
-class TD3_BC(TDAlgo):
+class TD3_BC(DelayedActorMixin, TDAlgo):
     """TD3+BC with a deterministic tanh actor and an ensemble of critics."""
 
     TARGET_NETS = ("critic", "actor")
@@ -36,10 +36,7 @@ class TD3_BC(TDAlgo):
         cfg = self.algo_config
         next_obs, goal = batch[K.NEXT_OBS], batch.get(K.GOAL_OBS)
         with torch.no_grad():
-            next_actions = self.nets["actor_target"](next_obs, goal)  # (B, A)
-            noise = (torch.randn_like(next_actions) * cfg.actor.noise_std).clamp(-cfg.actor.noise_clip,
-                                                                                 cfg.actor.noise_clip)
-            next_actions = (next_actions + noise).clamp(-1.0, 1.0)
+            next_actions = smoothed_target_actions(self.nets["actor_target"], next_obs, cfg.actor, goal)  # (B, A)
             next_q = ensemble_target(self.nets["critic_target"](next_obs, next_actions, goal),
                                      cfg.critic.ensemble.weight)
             return self.bootstrap(batch, next_q)
@@ -52,10 +49,6 @@ class TD3_BC(TDAlgo):
         bc_loss = F.mse_loss(actions, batch[K.ACTIONS])
         info.update({"Actor/BC_Loss": bc_loss.detach(), "Actor/Lambda": lam})
         return -lam * q.mean() + bc_loss
-
-    def optimizer_steps_per_batch(self, net_name: str) -> float:
-        """The actor steps once every `actor.update_freq` critic steps."""
-        return 1.0 / self.algo_config.actor.update_freq if net_name == "actor" else 1.0
 
     def train_on_batch(self, batch: dict, epoch: int, validate: bool = False) -> dict:
         cfg = self.algo_config

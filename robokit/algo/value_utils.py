@@ -1,8 +1,9 @@
-"""Pieces shared by the value-based algorithms (BCQ, CQL, IQL, TD3-BC): target networks and n-step transitions.
+"""Pieces shared by the value-based algorithms (BCQ, CQL, IQL, TD3-BC, TD3): target networks and n-step transitions.
 
     n_step_transitions(batch, ...)       a window of T >= n steps -> (s, a, R^(n), s_n, done, gamma^k) transitions
     TargetNetworksMixin                  keeps `nets["<name>_target"]` copies, in eval mode, updated softly:
                                          target <- (1 - tau) * target + tau * source
+    smoothed_target_actions, DelayedActorMixin   TD3's target policy smoothing and delayed actor (TD3, TD3-BC)
     TDAlgo                               their common base: n-step batches, critic ensembles, TD targets
 """
 
@@ -113,6 +114,21 @@ class TargetNetworksMixin:
         for name in self.TARGET_NETS:
             if f"{name}_target" in self.nets:
                 self.nets[f"{name}_target"].eval()
+
+
+def smoothed_target_actions(actor_target: nn.Module, next_obs: dict, actor_config, goal: dict | None = None):
+    """TD3's target policy smoothing: clip(mu'(s') + clip(eps, -c, c), -1, 1), eps ~ N(0, noise_std): (B, A)."""
+    actions = actor_target(next_obs, goal)
+    noise = torch.randn_like(actions) * actor_config.noise_std
+    return (actions + noise.clamp(-actor_config.noise_clip, actor_config.noise_clip)).clamp(-1.0, 1.0)
+
+
+class DelayedActorMixin:
+    """For TD3-style algorithms whose actor steps once every `algo.actor.update_freq` critic steps."""
+
+    def optimizer_steps_per_batch(self, net_name: str) -> float:
+        """The actor steps once every `actor.update_freq` critic steps, every other network once per batch."""
+        return 1.0 / self.algo_config.actor.update_freq if net_name == "actor" else 1.0
 
 
 def tile(obs: dict | None, n: int) -> dict | None:

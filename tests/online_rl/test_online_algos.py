@@ -10,6 +10,7 @@ from torch.distributions.transforms import TanhTransform
 
 from robokit.algo import algo_factory
 from robokit.algo.ppo import clipped_surrogate_loss, compute_gae
+from robokit.algo.value_utils import smoothed_target_actions
 from robokit.config import apply_overrides, config_factory
 from robokit.models.policy_nets import ObsGoalEncoder
 from robokit.models.rl_policies import GaussianActorCritic, squashed_gaussian_sample, tanh_log_det_jacobian
@@ -336,7 +337,7 @@ def test_td3_exploration_noise_and_target_smoothing_stay_in_bounds():
     algo = make_algo("td3", "algo.actor.exploration_noise=5.0", "algo.actor.noise_std=5.0")
     obs = {"flat": torch.randn(64, OBS_DIM)}
     explored = algo.explore(obs).actions
-    smoothed = algo.target_actions(obs)
+    smoothed = smoothed_target_actions(algo.nets["actor_target"], obs, algo.algo_config.actor)
     assert explored.abs().max() <= 1.0 and smoothed.abs().max() <= 1.0
     algo.set_eval()
     assert not torch.allclose(explored, algo.get_action(obs))

@@ -18,21 +18,25 @@ export MUJOCO_GL PYOPENGL_PLATFORM
 
 .PHONY: setup setup-robosuite test test-main test-robosuite test-all demo benchmark benchmark-online configs clean
 
+MAIN_EXTRAS := sim,dev
+RS_EXTRAS := sim,dev,robosuite
+
+# $(call make_venv,VENV_DIR,EXTRAS): a venv with the CPU build of torch and robokit installed editable with EXTRAS
+define make_venv
+	test -x $(1)/bin/python || python3 -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet torch==2.13.0
+	$(1)/bin/python -m pip install --quiet -e ".[$(2)]"
+	touch $(1)/.robokit-installed
+endef
+
 $(STAMP): setup.py
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[sim,dev]"
-	touch $(STAMP)
+	$(call make_venv,$(VENV),$(MAIN_EXTRAS))
 
 setup: $(STAMP)
 
 $(RS_STAMP): setup.py
-	test -x $(RS_PY) || python3 -m venv $(RS_VENV)
-	$(RS_PY) -m pip install --quiet --upgrade pip
-	$(RS_PY) -m pip install --quiet torch==2.13.0
-	$(RS_PY) -m pip install --quiet -e ".[sim,dev,robosuite]"
-	touch $(RS_STAMP)
+	$(call make_venv,$(RS_VENV),$(RS_EXTRAS))
 
 setup-robosuite: $(RS_STAMP)
 

@@ -32,9 +32,11 @@ setup(
         # SB3: tests/online_rl/test_sb3_equivalence.py; diffusers: tests/models/test_noise_schedulers.py (robokit's
         # DDPM / DDIM against diffusers' schedulers; robokit itself does not import it)
         "dev": ["pytest>=7.4", "ruff>=0.5", "stable-baselines3>=2.3", "diffusers>=0.30", "matplotlib>=3.7",
-                "optuna>=4", "pytest-xdist>=3.5"],  # xdist: make test runs the suite on both cores
+                "optuna>=4", "pytest-xdist>=3.5", "pyarrow>=14"],  # xdist: make test runs the suite on both cores;
+        # pyarrow: tests/data/test_lerobot_format.py
         "plot": ["matplotlib>=3.7"],  # scripts/sweep.py's bar chart
         "sweep": ["optuna>=4"],  # scripts/sweep.py's "search" sweeps
         "bench": ["stable-baselines3>=2.3"],  # scripts/benchmark_online.py compares against it
+        "lerobot": ["pyarrow>=14"],  # scripts/convert_dataset.py: LeRobot dataset folders (parquet) <-> robokit HDF5
     },
 )

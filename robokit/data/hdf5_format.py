@@ -479,6 +479,16 @@ class DatasetWriter:
             raise DatasetError(f"set_mask('{filter_key}'): unknown demos {missing[:5]}; add the episodes first")
         _write_mask(self._file, _check_key(filter_key), names)
 
+    def set_data_attrs(self, attrs: dict) -> None:
+        """Extra attributes of the `data` group (e.g. a converter's record of the source, JSON strings); the
+        layout's own (total, env_args, robokit_embodiment, robokit_env_args) are refused."""
+        self._check_open()
+        own = sorted(set(attrs) & {"total", "env_args", EMBODIMENT_ATTR, ROBOT_ENV_ARGS_ATTR})
+        if own:
+            raise DatasetError(f"set_data_attrs: {own} are written by the writer itself; pass them to DatasetWriter")
+        for k, v in attrs.items():
+            self._data.attrs[_check_key(k)] = v
+
     def close(self) -> None:
         """Write the `data` attributes, close the file and rename it to `path`."""
         if self._file is None:

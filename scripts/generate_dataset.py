@@ -39,6 +39,11 @@ step) and attrs `model_file` (the episode's MJCF) and `ep_meta`, so robomimic's 
     python scripts/generate_dataset.py --env Lift --n-demos 200 --out datasets/lift.hdf5
     python scripts/generate_dataset.py --env PickPlaceCan --n-demos 200 --out datasets/can_image.hdf5 --camera-size 84
 
+Language tasks (robokit/PlanarArmLang-v0: which of three coloured targets to reach): each demo's instruction,
+e.g. "reach the red target", is stored as its `lang` attribute (datasets/README.md), for language-conditioned
+training (observation.language.enabled):
+    python scripts/generate_dataset.py --env robokit/PlanarArmLang-v0 --n-demos 300 --out datasets/planar_arm_lang.hdf5
+
 Named items: for the Fetch tasks and robokit/ObstacleReach-v0 the file also records which joint, camera or
 coordinate each column of the actions and observations is (`data.attrs["robokit_embodiment"]`, see
 robokit/envs/embodiments.py and datasets/README.md); other tasks are written without names.
@@ -231,7 +236,8 @@ def write_mixed_dataset(args: argparse.Namespace, env) -> int:
             episode = run_behavior_episode(env, behaviors[kind], seed=seed, other_seed=other_seed)
             name = writer.add_episode(obs=episode.obs, next_obs=episode.next_obs, actions=episode.actions,
                                       rewards=episode.rewards, dones=episode.dones, states=episode.states,
-                                      attrs={"seed": seed, "behavior": kind, "success": int(episode.success)})
+                                      attrs={"seed": seed, "behavior": kind, "success": int(episode.success)},
+                                      lang=episode.lang)
             by_kind[kind].append(name)
             if episode.success:
                 successful.append(name)
@@ -283,7 +289,7 @@ def main(argv=None) -> int:
                     attrs.update(episode_model_attrs(env))  # the model is the reset's: unchanged by the steps
                     name = writer.add_episode(obs=episode.obs, next_obs=episode.next_obs, actions=episode.actions,
                                               rewards=episode.rewards, dones=episode.dones, states=episode.states,
-                                              attrs=attrs)
+                                              attrs=attrs, lang=episode.lang)
                     if expert.mode is not None:
                         by_mode.setdefault(expert.mode, []).append(name)
                     total_steps += len(episode)

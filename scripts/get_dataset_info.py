@@ -4,7 +4,8 @@
 
 Prints demo and sample counts, trajectory length statistics, filter keys, env_args, obs keys with shapes
 and dtypes, the named items of actions and obs keys (robot, data type and names per column, when the file has
-them: data.attrs["robokit_embodiment"]; each robot of a file of several), and the action dimension with per-dim min/max; then runs the validator. Exit code 2 (one line on
+them: data.attrs["robokit_embodiment"]; each robot of a file of several), the demos' language instructions
+(their `lang` attributes: how many demos have one, and each distinct instruction with its count), and the action dimension with per-dim min/max; then runs the validator. Exit code 2 (one line on
 stderr) when the file is missing, unreadable or has problems.
 """
 
@@ -48,6 +49,7 @@ def main(argv=None):
         embodiments = _safe(lambda: fmt.read_embodiments(f)) if has_names else None
         robots = _safe(lambda: fmt.demo_robots(f, demos), []) if embodiments else []
         robot_env_args = _safe(lambda: fmt.read_robot_env_args(f), {}) if embodiments and len(embodiments) > 1 else {}
+        langs = _safe(lambda: fmt.demo_langs(f, demos), [])
         actions = [a for a in (_safe(lambda d=d: fmt.read_episode(f, d, [], ["actions"])["actions"]) for d in demos)
                    if a is not None and a.ndim == 2]
 
@@ -79,6 +81,16 @@ def main(argv=None):
                 [(f"obs/{k}", segs) for k, segs in embodiment.obs.items()]
             for key, segs in rows:
                 print(f"  {key}: " + " + ".join(f"{s.data_type.value} [{', '.join(s.names)}]" for s in segs))
+    given = [lang for lang in langs if lang is not None]
+    if not given:
+        print("language instructions: none (no demo has a 'lang' attribute)")
+    else:
+        counts: dict[str, int] = {}
+        for lang in given:
+            counts[lang] = counts.get(lang, 0) + 1
+        print(f"language instructions: {len(given)} of {len(demos)} demos, {len(counts)} distinct")
+        for lang, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            print(f"  {lang!r}: {n} demos")
     if actions and len({a.shape[1] for a in actions}) == 1:
         stacked = np.concatenate(actions)  # (total steps, A)
         np.set_printoptions(precision=4, suppress=True, linewidth=120)

@@ -3,6 +3,9 @@
 
     python scripts/run_trained_agent.py --agent runs/bc/.../models/last.pth --n_rollouts 50 --horizon 50 \
         --video_path rollouts.mp4 --dataset_path rollouts.hdf5 --seed 0
+
+A language-conditioned policy (observation.language.enabled) takes each episode's instruction from the
+environment (robokit/PlanarArmLang-v0 poses one per episode), or --lang "reach the red target" for all of them.
 """
 
 import argparse
@@ -39,6 +42,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--robot_spec", metavar="JSON", default=None,
                         help="a robot the model was not trained on: its data spec {data type: [names]} (JSON text or "
                              "a .json file), read from --env's observations by name")
+    parser.add_argument("--lang", default=None,
+                        help="a language-conditioned policy: the instruction of every episode (default: each "
+                             "episode's own, from the environment)")
     parser.add_argument("--device", default=None, help="torch device (default: the checkpoint's preference)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser.parse_args()
@@ -68,6 +74,9 @@ def main() -> None:
     robot_kwargs, env_args = robot_arguments(args)
     policy, ckpt = policy_from_checkpoint(ckpt_path=args.agent, device=args.device, algo_module=args.algo_module,
                                           **robot_kwargs)
+    if args.lang is not None and not policy.needs_lang:
+        raise UserError(f"--lang: {args.agent} was trained without language instructions "
+                        "(observation.language.enabled=false); leave --lang out")
     envs = create_envs(env_args or env_args_from_checkpoint(ckpt, args.env_dataset),
                        min(args.num_envs, args.n_rollouts),
                        "async" if args.async_envs else "sync", render_offscreen=args.video_path is not None,
@@ -80,6 +89,7 @@ def main() -> None:
             policy, envs, args.n_rollouts, horizon, terminate_on_success=not args.no_terminate_on_success,
             seed=args.seed, video_path=args.video_path, video_skip=args.video_skip, video_size=args.camera_size,
             episode_callback=(lambda episode: writer.add_episode(**episode)) if writer is not None else None,
+            lang=args.lang,
         )
     for each in envs:
         each.close()

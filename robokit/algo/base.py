@@ -72,6 +72,12 @@ class Algo:
         self._create_emas()
 
     # ----- construction -----
+    @property
+    def language_conditioned(self) -> bool:
+        """Whether the instruction (obs key LANG, modality "language") is an input (observation.language.enabled)."""
+        language = getattr(self.obs_config, "language", None)
+        return bool(language is not None and language.enabled)
+
     def _modalities_by_key(self) -> dict[str, str]:
         table = {}
         for group in ("obs", "goal"):
@@ -79,10 +85,17 @@ class Algo:
             for modality, keys in _section_items(modalities):
                 for key in keys or []:
                     table[key] = modality
+        if self.language_conditioned:
+            table[K.LANG] = "language"
         return table
 
     def _shapes_for_group(self, group: str, obs_key_shapes: Mapping) -> "OrderedDict[str, tuple]":
         keys = [k for _, ks in _section_items(getattr(self.obs_config.modalities, group)) for k in (ks or [])]
+        if group == "obs" and self.language_conditioned:
+            if K.LANG not in obs_key_shapes:
+                raise KeyError(f"observation.language.enabled needs the instruction's shape (key '{K.LANG}': the "
+                               "vocabulary size), which the training data gives")
+            keys.append(K.LANG)
         missing = [k for k in keys if k not in obs_key_shapes]
         if missing:
             raise KeyError(f"observation keys {missing} have no shape; known: {sorted(obs_key_shapes)}")
@@ -90,7 +103,10 @@ class Algo:
 
     @property
     def encoder_configs(self) -> dict:
-        return dict(_section_items(self.obs_config.encoder))
+        configs = dict(_section_items(self.obs_config.encoder))
+        if self.language_conditioned:
+            configs["language"] = self.obs_config.language  # embedding_dim of the LanguageEncoder
+        return configs
 
     def _make_encoder(self) -> ObsGoalEncoder:
         """A new encoder of this algorithm's observations (and goals), as `observation.encoder` configures it."""

@@ -8,6 +8,9 @@ An algorithm with a `chunk_spec` (see robokit.algo.chunking) returns chunks of a
 executes them: a queue per environment (re-plan every `action_horizon` steps) or temporal ensembling. Every
 environment of a batch has its own frame history and queue, and `start_episode(env_mask)` resets some of them
 only (an env of a vector env that starts its next episode while the others are still running).
+
+A language-conditioned policy (observation.language.enabled) takes the instruction as `policy(obs, lang="...")`,
+or one instruction per env of a batch (`lang=[...]`), encoded with the training vocabulary (`language`).
 """
 
 from typing import Mapping
@@ -17,6 +20,8 @@ import torch
 
 from robokit.algo.base import Algo, PolicyAlgo
 from robokit.algo.chunking import ActionQueue, ChunkSpec, TemporalEnsembler, env_mask_array, make_executor
+from robokit.errors import ConfigError
+from robokit.utils import batch_keys as K
 from robokit.utils.normalization import normalize, unnormalize
 
 
@@ -30,10 +35,18 @@ class RolloutPolicy:
         robot: a `robokit.data.embodiment.RobotAdapter` (a model trained on robot data specs): observations are
             the robot's own obs dicts, reordered by name into the model's padded slots (padded slots stay exactly
             0 after normalisation), and actions come back as the robot's own (mapped from the named joints).
+        language: the training vocabulary (robokit.data.language.Vocabulary) of a language-conditioned policy.
     """
 
-    def __init__(self, policy, obs_normalization_stats=None, action_normalization_stats=None, robot=None):
+    def __init__(self, policy, obs_normalization_stats=None, action_normalization_stats=None, robot=None,
+                 language=None):
         self.policy = policy
+        self.language = language
+        #: the observation keys the caller gives (the instruction, key LANG, comes from `lang=`)
+        self._obs_shapes = {k: v for k, v in policy.obs_shapes.items() if k != K.LANG}
+        if self.needs_lang and language is None:
+            raise ConfigError("this policy is language-conditioned but has no vocabulary; fix: load it with "
+                              "policy_from_checkpoint (the checkpoint holds the vocabulary) or pass language=")
         self.obs_normalization_stats = obs_normalization_stats
         self.action_normalization_stats = action_normalization_stats
         self.robot = robot
@@ -47,6 +60,25 @@ class RolloutPolicy:
         self._frames: dict | None = None  # {k: (N, F, *shape)} frame history of each env
         self._fresh: np.ndarray | None = None  # (N,) bool: the env's next observation starts its history
         self._active: np.ndarray | None = None  # (N,) bool: envs whose actions are used (None: all)
+
+    @property
+    def needs_lang(self) -> bool:
+        """Whether every call needs `lang=` (the policy was trained with observation.language.enabled)."""
+        return K.LANG in self.policy.obs_shapes
+
+    def _lang_input(self, lang, n: int, batched: bool) -> torch.Tensor:
+        """The instruction(s) as the bag of words the policy was trained on, (n, V) on the device."""
+        if lang is None:
+            known = "; ".join(repr(t) for t in self.language.instructions[:5])
+            raise ConfigError("this policy is language-conditioned: call it as policy(obs, lang=\"...\") (one "
+                              f"instruction, or a list of one per env); its training instructions: {known}")
+        texts = [lang] * n if isinstance(lang, str) else list(lang)
+        if len(texts) != n or not all(isinstance(t, str) for t in texts):
+            raise ConfigError(f"lang must be one instruction (a string) or a list of {n} strings (one per env), "
+                              f"got {lang!r}")
+        if not batched and not isinstance(lang, str) and n != 1:
+            raise ConfigError("a single observation takes a single instruction: lang=\"...\"")
+        return torch.from_numpy(self.language.bag_of_words(texts)).to(self.device)  # (n, V)
 
     @property
     def device(self) -> torch.device:
@@ -96,17 +128,24 @@ class RolloutPolicy:
         if self._executor is not None:
             self._executor.reset(mask)
 
-    def __call__(self, ob, goal=None) -> np.ndarray:
-        """Action (A,) for one observation, or (N, A) for a batch of N observations."""
+    def __call__(self, ob, goal=None, lang=None) -> np.ndarray:
+        """Action (A,) for one observation, or (N, A) for a batch of N observations.
+
+        lang: the instruction of a language-conditioned policy: a string, or a list of N strings (one per env)."""
+        if lang is not None and not self.needs_lang:
+            raise ConfigError("this policy was trained without language instructions (observation.language.enabled "
+                              "was false); call it without lang")
         if self.robot is not None:
             if not isinstance(ob, Mapping):
                 raise ValueError(f"robot '{self.robot.robot}': pass its observation dict (keys "
                                  f"{', '.join(self.robot.obs_keys)}), read by name")
             ob = self.robot.obs(ob)
-        obs = self._as_dict(ob, self.policy.obs_shapes, "observation")
-        batched = self._is_batched(obs, self.policy.obs_shapes)
-        obs = self._prepare(obs, self.policy.obs_shapes, batched)  # {k: (B, *shape)}
+        obs = self._as_dict(ob, self._obs_shapes, "observation")
+        batched = self._is_batched(obs, self._obs_shapes)
+        obs = self._prepare(obs, self._obs_shapes, batched)  # {k: (B, *shape)}
         n = next(iter(obs.values())).shape[0]
+        if self.needs_lang:
+            obs[K.LANG] = self._lang_input(lang, n, batched)  # (B, V), stacked over frames like any key
         if self._fresh is None or len(self._fresh) != n:  # first call, or another batch size: all envs start
             self._fresh = np.ones(n, dtype=bool)
             self._frames = None

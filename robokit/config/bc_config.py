@@ -105,6 +105,20 @@ class BCConfig(BaseConfig):
             "experiment.validate=false",
             "experiment.rollout.enabled=false",
         ],
+        # BC told by a language instruction which of three coloured targets to reach (robokit/PlanarArmLang-v0,
+        # datasets/README.md planar_arm_lang); observation.language.enabled=false is the baseline without it
+        "bc_planar_arm_lang": [
+            "experiment.name=bc_planar_arm_lang",
+            'observation.modalities.obs.low_dim=["joint_pos", "joint_vel", "fingertip", "to_targets"]',
+            "observation.language.enabled=true",
+            "train.hdf5_normalize_obs=true",
+            "algo.actor_layer_dims=[256, 256]",
+            "algo.optim_params.policy.learning_rate.initial=0.001",
+            "experiment.epoch_every_n_steps=250",
+            "train.num_epochs=20",
+            "experiment.validate=false",
+            "experiment.rollout.enabled=false",
+        ],
         # BC from one Fetch camera (64x64, generate_dataset.py --camera-size 64) + proprioception + goal, with a
         # small ResNet that trains on a CPU (see datasets/README.md, fetch_push_image)
         "bc_image": [
@@ -135,7 +149,8 @@ class BCConfig(BaseConfig):
         ],
     }
     UNSUPPORTED_KEYS = BaseConfig.UNSUPPORTED_KEYS + (
-        UnsupportedKey("algo.language_conditioned", "language conditioning is not supported yet", noop=False),
+        UnsupportedKey("algo.language_conditioned", "robokit's language conditioning is observation.language.enabled="
+                       "true, for every algorithm (README: Language instructions)", noop=False),
     )
 
     train: TrainConfig = param(

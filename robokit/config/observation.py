@@ -79,11 +79,27 @@ class EncodersConfig(Section):
     scan: EncoderConfig = param(EncoderConfig(core_class="ScanCore"), "encoder of scan observations")
 
 
+class LanguageConfig(Section):
+    """Language conditioning: each demo's instruction (its HDF5 `lang` attribute, else the dataset's train.data
+    `lang`) becomes one more observation input, key "lang", for every algorithm. The text encoder needs no
+    download: a vocabulary of the training instructions' words (saved in the checkpoint; unknown words are
+    <unk>) and the mean of learned word embeddings (robokit.data.language, robokit.models.language)."""
+
+    enabled: bool = param(False, "condition the policy on the demos' language instructions (needs them in the data)")
+    embedding_dim: int = param(32, "size of the learned instruction embedding fed to the networks")
+
+    def check(self) -> None:
+        if isinstance(self.embedding_dim, bool) or self.embedding_dim < 1:
+            raise ConfigError(f"config key '{self.key_path('embedding_dim')}' must be a positive integer, "
+                              f"got {self.embedding_dim!r}")
+
+
 class ObservationConfig(Section):
     """Observation keys and their encoders."""
 
     modalities: ModalitiesConfig = param(ModalitiesConfig(), "observation keys by group and modality")
     encoder: EncodersConfig = param(EncodersConfig(), "encoders by modality")
+    language: LanguageConfig = param(LanguageConfig(), "language instructions as an input (off by default)")
 
     def check(self) -> None:
         seen: dict[str, str] = {}  # obs key -> key path of the list it was first found in

@@ -42,6 +42,7 @@ _FIX_GENERIC = "run `python scripts/get_dataset_info.py --dataset {path}` to lis
 EMBODIMENT_ATTR = "robokit_embodiment"  # attribute of `data`: Embodiment.to_json(), or a JSON list of them
 ROBOT_ATTR = "robot"  # attribute of a demo of a file of several robots: the robot that recorded it
 ROBOT_ENV_ARGS_ATTR = "robokit_env_args"  # attribute of `data` of a file of several robots: {robot: env_args}
+LANG_ATTR = "lang"  # attribute of a demo: its language instruction, e.g. "reach the red target" (robomimic ignores it)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -284,6 +285,17 @@ def demo_robots(path_or_file, demos=None) -> list[str | None]:
         return _demo_robots(f, demos, read_embodiments(f, check=False))
 
 
+def demo_langs(path_or_file, demos=None) -> list[str | None]:
+    """The language instruction of each demo (all demos when `demos` is None): its `lang` attribute, or None."""
+    with _opened(path_or_file) as f:
+        demos = _all_demos(f) if demos is None else list(demos)
+        langs = []
+        for demo in demos:
+            value = _demo_group(f, demo).attrs.get(LANG_ATTR)
+            langs.append(None if value is None else _as_str(value))
+        return langs
+
+
 def _demo_robots(f: h5py.File, demos: list[str], embodiments: dict) -> list[str | None]:
     if len(embodiments) <= 1:
         return [next(iter(embodiments), None)] * len(demos)
@@ -390,14 +402,17 @@ class DatasetWriter:
         return self._total
 
     def add_episode(self, obs: dict, actions, rewards, dones, next_obs: dict | None = None, states=None,
-                    attrs: dict | None = None, robot: str | None = None) -> str:
+                    attrs: dict | None = None, robot: str | None = None, lang: str | None = None) -> str:
         """Append one episode of T steps and return its name "demo_<i>".
 
         obs / next_obs: {key: (T, ...)}; actions (T, A); rewards (T,); dones (T,); states (T, S) or None.
         uint8 arrays (images) are stored chunked per frame. `attrs` are extra attributes of the demo group.
         robot: which robot of a writer of several robots recorded the episode (stored as its `robot` attribute).
+        lang: the episode's language instruction (stored as its `lang` attribute).
         """
         self._check_open()
+        if lang is not None and (not isinstance(lang, str) or not lang.strip()):
+            raise DatasetError(f"add_episode: lang must be a non-empty string, got {lang!r}")
         embodiment = self._episode_embodiment(robot)
         if not isinstance(obs, dict) or not obs:
             raise DatasetError("add_episode: obs must be a non-empty dict {key: (T, ...) array}")
@@ -434,6 +449,8 @@ class DatasetWriter:
         grp.attrs["num_samples"] = T
         for k, v in (attrs or {}).items():
             grp.attrs[k] = v
+        if lang is not None:
+            grp.attrs[LANG_ATTR] = lang
         if len(self.embodiments) > 1:
             grp.attrs[ROBOT_ATTR] = robot
         for key, arr in arrays.items():

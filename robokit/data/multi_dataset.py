@@ -169,6 +169,17 @@ class MultiDataset(Dataset):
         return (self.names[int(ds[0])], *self.datasets[int(ds[0])].sample_location(int(local[0])))
 
     # ---------------------------------------------------------------- batches
+    @property
+    def demo_langs(self) -> list[str | None]:
+        """Every selected demo's instruction, dataset after dataset (see SequenceDataset.demo_langs)."""
+        return [lang for ds in self.datasets for lang in ds.demo_langs]
+
+    def set_language(self, vocabulary) -> None:
+        """obs[LANG] in every dataset's batches (SequenceDataset.set_language), one vocabulary for all."""
+        for ds in self.datasets:
+            ds.set_language(vocabulary)
+        self.obs_key_shapes[K.LANG] = (vocabulary.size,)
+
     def get_batch(self, indices) -> dict:
         """Samples `indices` (B,) as one batch in that order (each dataset gathers its own), plus DATASET_INDEX."""
         if isinstance(indices, torch.Tensor):

@@ -102,6 +102,9 @@ class SequenceDataset(Dataset):
                                "fix: use another filter key or rewrite the mask")
         self.demo_lengths = [fmt.demo_length(f, d) for d in self.demo_names]
         self.demo_robots = self._selected_robots()  # the robot of each demo (None without names)
+        #: the instruction of each demo: its `lang` attribute, else the dataset's `lang`, else None
+        self.demo_langs = [own if own is not None else self.lang for own in fmt.demo_langs(f, self.demo_names)]
+        self._lang_table: np.ndarray | None = None  # (E, V) bag of words per episode, once set_language is called
         #: the robots of the selected demos, in order of appearance; `robot` when there is one
         self.robots = [r for r in dict.fromkeys(self.demo_robots) if r is not None]
         self.robot = self.robots[0] if len(self.robots) == 1 else None
@@ -457,6 +460,17 @@ class SequenceDataset(Dataset):
         mask = self._ep_obs_masks.get(key)
         return self._full_array(f"obs/{key}"), None if mask is None else self._step_mask(mask)
 
+    def set_language(self, vocabulary) -> None:
+        """Give every batch obs[LANG] (B, T, V): each demo's instruction as `vocabulary.bag_of_words` (a
+        robokit.data.language.Vocabulary). Every selected demo needs an instruction (DatasetError otherwise)."""
+        missing = [d for d, lang in zip(self.demo_names, self.demo_langs) if lang is None]
+        if missing:
+            raise DatasetError(f"{self.hdf5_path}: {len(missing)} of {self.n_demos} demos have no language instruction "
+                               f"(e.g. {missing[0]}); fix: write each demo's '{fmt.LANG_ATTR}' attribute "
+                               "(datasets/README.md) or give the dataset one (train.data entry 'lang')")
+        self._lang_table = vocabulary.bag_of_words(self.demo_langs)  # (E, V)
+        self.obs_key_shapes[K.LANG] = (vocabulary.size,)
+
     def normalize_with(self, obs_stats: dict | None, action_stats: dict | None) -> None:
         """Normalise this dataset, loaded without normalisation, with statistics computed elsewhere (over the
         union of several datasets): {obs key: {"offset", "scale"}} for every low-dim key, or None; and
@@ -565,6 +579,11 @@ class SequenceDataset(Dataset):
         batch = {K.OBS: {k: self._gather(f"obs/{k}", flat) for k in self.obs_keys}}
         if self.load_next_obs:
             batch[K.NEXT_OBS] = {k: self._gather(f"next_obs/{k}", flat) for k in self.obs_keys}
+        if self._lang_table is not None:  # the episode's instruction at every step, (B, T, V)
+            lang = torch.from_numpy(self._lang_table[ep]).unsqueeze(1).expand(-1, flat.shape[1], -1).contiguous()
+            batch[K.OBS][K.LANG] = lang
+            if self.load_next_obs:
+                batch[K.NEXT_OBS][K.LANG] = lang
         if self.goal_mode == "last":
             last = start + length - 1  # (B,)
             batch[K.GOAL_OBS] = {k: self._gather(f"obs/{k}", last) for k in self.obs_keys}  # (B, ...)

@@ -40,6 +40,11 @@ class EnvBase(abc.ABC):
     def get_state(self) -> np.ndarray:
         """The flat simulator state (MuJoCo: `[time, *qpos, *qvel]`), stored as a dataset's "states"."""
 
+    def get_lang(self) -> str | None:
+        """The current episode's language instruction (a task that poses one, e.g. "reach the red target"),
+        or None: most tasks have none."""
+        return None
+
     def set_state(self, state: np.ndarray) -> dict[str, np.ndarray]:
         """Restore a state from `get_state()` and return the observation there (not every env can)."""
         raise NotImplementedError(f"{type(self).__name__} cannot restore simulator states")

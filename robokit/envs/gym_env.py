@@ -279,6 +279,10 @@ class GymEnv(EnvBase):
 
     # ----- simulator state -----
 
+    def get_lang(self) -> str | None:
+        """The task's `instruction` attribute for this episode (set by its reset), or None."""
+        return getattr(self._env.unwrapped, "instruction", None)
+
     def get_state(self) -> np.ndarray:
         raw = self._env.unwrapped
         if self._is_mujoco:

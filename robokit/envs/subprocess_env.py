@@ -135,6 +135,9 @@ class SubprocessEnv(EnvBase):
     def render(self, height: int = 256, width: int = 256) -> np.ndarray:
         return self._call("render", height, width)
 
+    def get_lang(self) -> str | None:
+        return self._call("get_lang")
+
     def get_state(self) -> np.ndarray:
         return self._call("get_state")
 

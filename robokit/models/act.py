@@ -148,14 +148,17 @@ class ACTNetwork(nn.Module):
                  dropout: float = 0.1):
         super().__init__()
         self.chunk_size, self.latent_dim, self.use_vae = chunk_size, latent_dim, use_vae
-        low_dim = OrderedDict((k, s) for k, s in obs_shapes.items() if obs_modalities.get(k, "low_dim") == "low_dim")
+        # low_dim keys and the instruction (modality "language", its learned embedding) form the proprio token
+        low_dim = OrderedDict((k, s) for k, s in obs_shapes.items()
+                              if obs_modalities.get(k, "low_dim") in ("low_dim", "language"))
         images = OrderedDict((k, s) for k, s in obs_shapes.items() if obs_modalities.get(k) in IMAGE_MODALITIES)
         other = sorted(set(obs_shapes) - set(low_dim) - set(images))
         if other:
             raise ValueError(f"ACT encodes low_dim, rgb and depth observations; {other} are neither")
         if not low_dim and not images:
             raise ValueError("ACT needs at least one observation key")
-        self.proprio = ObservationEncoder(low_dim) if low_dim else None  # (B, D_p), flattened and concatenated
+        self.proprio = (ObservationEncoder(low_dim, obs_modalities, {"language": encoder_configs.get("language")})
+                        if low_dim else None)  # (B, D_p), flattened and concatenated
         self.goal = ObservationEncoder(goal_shapes) if goal_shapes else None
         proprio_dim = self.proprio.output_dim if self.proprio is not None else 0
 

@@ -12,6 +12,9 @@ encoder_config is the config's `observation.encoder.<modality>` section (or a di
         ColorRandomizer, GaussianNoiseRandomizer) with a dict of its arguments, or a list of names applied in
         order with a list of dicts (one per name) or one dict shared by all (each takes the keys it knows).
 
+The "language" modality is the instruction (robokit.data.language's bag of words, key LANG), added to the
+observations when `observation.language.enabled`; its encoder is robokit.models.language.LanguageEncoder.
+
 Images are uint8 (H, W, C) in datasets and environments; they stay uint8 until here, where they become float
 (N, C, H, W) in [0, 1] on the device, once per forward.
 """
@@ -24,6 +27,7 @@ from torch import nn
 
 from robokit.errors import ConfigError
 from robokit.models.class_table import build_component, check_component
+from robokit.models.language import LanguageEncoder
 from robokit.models.obs_cores import CORES
 from robokit.models.randomizers import RANDOMIZERS
 
@@ -176,6 +180,11 @@ def _builder(modality: str) -> Callable[[tuple[int, ...], object], nn.Module]:
     return lambda shape, encoder_config: build_obs_key_encoder(modality, tuple(shape), encoder_config)
 
 
+def _build_language(shape: tuple[int, ...], encoder_config) -> nn.Module:
+    """An instruction's bag of words (V,) -> (D,) learned embedding; encoder_config: observation.language."""
+    return LanguageEncoder(int(shape[0]), int(_get(encoder_config, "embedding_dim", 32)))
+
+
 EncoderBuilder = Callable[[tuple[int, ...], Mapping | None], nn.Module]
 
 MODALITY_ENCODERS: dict[str, EncoderBuilder] = {
@@ -183,6 +192,7 @@ MODALITY_ENCODERS: dict[str, EncoderBuilder] = {
     "rgb": _builder("rgb"),
     "depth": _builder("depth"),
     "scan": _builder("scan"),
+    "language": _build_language,  # the LANG key of language-conditioned runs (observation.language)
 }
 
 

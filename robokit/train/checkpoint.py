@@ -25,6 +25,7 @@ from robokit.config import config_factory
 from robokit.config.online import OnlineConfig
 from robokit.config.registry import REGISTERED_CONFIGS
 from robokit.data.embodiment import RobotAdapter, RobotData
+from robokit.data.language import Vocabulary
 from robokit.envs import create_env
 from robokit.errors import CheckpointError, ConfigError
 from robokit.train.divergence import check_finite_weights
@@ -39,11 +40,13 @@ ONLINE_MIN_FORMAT_VERSION = 2
 
 
 def build_checkpoint(algo, config, shape_metadata: dict, env_metadata: dict | None, obs_normalization_stats=None,
-                     action_normalization_stats=None, train_state: dict | None = None, robot_data=None) -> dict:
+                     action_normalization_stats=None, train_state: dict | None = None, robot_data=None,
+                     language=None) -> dict:
     """Everything needed to rebuild `algo` for deployment or to resume training.
 
     `robot_data`: a `robokit.data.embodiment.RobotData` (a run on robot data specs): the slot layouts, every
     robot's names and environment, stored as plain data under "robot_data".
+    `language`: the robokit.data.language.Vocabulary of a language-conditioned run, as plain data under "language".
 
     Non-finite weights raise TrainingDivergedError: such a checkpoint is never built, so never written.
     """
@@ -64,6 +67,7 @@ def build_checkpoint(algo, config, shape_metadata: dict, env_metadata: dict | No
         "ema": algo.ema_state(),  # {network: {"step", "weights"}} when algo.ema is on, else None
         "train_state": dict(train_state or {}),
         "robot_data": None if robot_data is None else robot_data.to_config(),
+        "language": None if language is None else language.to_dict(),
     }
 
 
@@ -253,11 +257,13 @@ def policy_from_checkpoint(ckpt_path=None, ckpt_dict=None, device=None, verbose=
     algo = algo_from_checkpoint(ckpt_dict, device, source=source, algo_module=algo_module)
     algo.use_ema_weights()  # with algo.ema on, the policy acts with the averaged weights
     algo.set_eval()
+    language = ckpt_dict.get("language")
     policy = RolloutPolicy(
         algo,
         obs_normalization_stats=stats_to_numpy(ckpt_dict.get("obs_normalization_stats")),
         action_normalization_stats=stats_to_numpy(ckpt_dict.get("action_normalization_stats")),
         robot=adapter,
+        language=None if language is None else Vocabulary.from_dict(language),
     )
     if verbose:
         print(f"loaded {ckpt_dict['algo_name']} policy ({type(algo).__name__}) on {algo.device}")

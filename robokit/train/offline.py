@@ -26,7 +26,8 @@ from robokit.algo.registry import algo_class_for_config
 from robokit.config import apply_overrides
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
 from robokit.data.embodiment import DataType, RobotData, padded_key_of, training_layouts
-from robokit.data.hdf5_format import obs_specs
+from robokit.data.hdf5_format import LANG_ATTR, obs_specs
+from robokit.data.language import Vocabulary
 from robokit.data.multi_dataset import dataset_records, load_multi_datasets, run_entries
 from robokit.envs import create_envs
 from robokit.errors import ConfigError, DatasetError, MemoryLimitError, TrainingDivergedError
@@ -336,6 +337,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
             f"e.g. --set 'observation.modalities.obs.low_dim={json.dumps(low_dim)}' ({dataset_path} has "
             f"{', '.join(specs) or 'no observations'})")
     train_ds, valid_ds = load_datasets(config, dataset_path, entries)
+    vocabulary = attach_language(config, train_ds, valid_ds)  # None unless observation.language.enabled
     if config.train.batch_size == "auto":
         if dist is not None:
             raise ConfigError("train.batch_size=auto is not measured under torchrun (every rank would probe); fix: "
@@ -405,7 +407,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
 
     def checkpoint(name: str, state: TrainState, rng_states: list | None = None) -> None:
         ckpt = build_checkpoint(algo, config, shape_metadata, env_args, train_ds.get_obs_normalization_stats(),
-                                train_ds.get_action_normalization_stats(), state.as_dict(), robot_data)
+                                train_ds.get_action_normalization_stats(), state.as_dict(), robot_data, vocabulary)
         ckpt["resume_state"] = {"rng_per_rank": rng_states or [capture_rng_state()]}
         ckpt["datasets"] = datasets_record  # each dataset's entry, share and env (issue 19)
         path = run_dir / "models" / f"{name}.pth"
@@ -456,7 +458,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
             if eval_envs and epoch > rollout_cfg.warmstart and epoch % rollout_cfg.rate == 0:
                 scores = []  # (success rate, return) of the envs the best checkpoints follow (eval_targets)
                 for i, (env_name, envs) in enumerate(eval_envs.items()):
-                    policy = make_rollout_policy(algo, train_ds, robot_data, targets[env_name]["env_name"])
+                    policy = make_rollout_policy(algo, train_ds, robot_data, targets[env_name]["env_name"], vocabulary)
                     video_path = None
                     if config.experiment.render_video:
                         video_path = run_dir / "videos" / (f"epoch_{epoch}.mp4" if i == 0 else
@@ -543,15 +545,40 @@ def evaluate(policy: RolloutPolicy, envs: list, config, epoch: int, video_path=N
                               video_skip=config.experiment.video_skip, progress=progress)
 
 
+def language_enabled(config) -> bool:
+    """Whether any observation section of the config has observation.language.enabled."""
+    return any(getattr(getattr(section, "language", None), "enabled", False)
+               for section in config.observation_sections())
+
+
+def attach_language(config, train_ds, valid_ds=None) -> Vocabulary | None:
+    """With observation.language.enabled: the vocabulary of the training demos' instructions, given to the datasets
+    (batches then carry obs[LANG]); a ConfigError (one line) when a demo has no instruction. None when off."""
+    if not language_enabled(config):
+        return None
+    langs = train_ds.demo_langs
+    missing = sum(lang is None for lang in langs)
+    if missing:
+        raise ConfigError(f"observation.language.enabled needs an instruction for every demo, but {missing} of "
+                          f"{len(langs)} training demos have none; fix: write each demo's '{LANG_ATTR}' attribute "
+                          "(datasets/README.md), give the dataset one (train.data entry 'lang'), or set "
+                          "observation.language.enabled=false")
+    vocabulary = Vocabulary.from_instructions(langs)
+    train_ds.set_language(vocabulary)
+    if valid_ds is not None:
+        valid_ds.set_language(vocabulary)
+    return vocabulary
+
+
 def make_rollout_policy(algo, dataset: SequenceDataset, robot_data: RobotData | None = None,
-                        env_name: str | None = None) -> RolloutPolicy:
+                        env_name: str | None = None, language: Vocabulary | None = None) -> RolloutPolicy:
     """Deploy `algo` with the dataset's normalisation statistics; with `robot_data` (a run on robot data specs),
     fed by names as the robot recorded in `env_name`."""
     adapter = None
     if robot_data is not None:
         adapter = robot_data.adapter(algo.obs_shapes, robot=robot_data.robot_for_env(env_name, dataset.robot))
     return RolloutPolicy(algo, dataset.get_obs_normalization_stats(), dataset.get_action_normalization_stats(),
-                         robot=adapter)
+                         robot=adapter, language=language)
 
 
 def check_action_padding(algo, dataset: SequenceDataset) -> None:

@@ -70,6 +70,9 @@ def check_online_config(config) -> type:
             f"{config.algo_name} learns online and needs an environment: set experiment.env to a gymnasium id, "
             "e.g. --set experiment.env=Pendulum-v1"
         )
+    if config.observation.language.enabled:
+        raise ConfigError("observation.language.enabled conditions on the demos' instructions, which online RL "
+                          "does not have; set observation.language.enabled=false")
     if config.experiment.additional_envs:
         raise ConfigError("experiment.additional_envs is for training on a dataset; online RL evaluates in "
                           "experiment.env: set experiment.additional_envs=null")

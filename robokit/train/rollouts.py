@@ -8,6 +8,8 @@ import imageio
 import numpy as np
 from tqdm import tqdm
 
+from robokit.errors import ConfigError
+
 
 class EpisodeRecorder:
     """Collects one episode's obs / actions / rewards / dones / next_obs / states as arrays."""
@@ -43,7 +45,7 @@ def run_rollout(policy, env, horizon: int, terminate_on_success: bool = True, se
 
 def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminate_on_success: bool = True,
                          video_writer=None, video_skip: int = 5, video_size: int = 256,
-                         recorders: list | None = None, on_episode_end=None) -> list[dict]:
+                         recorders: list | None = None, on_episode_end=None, lang: str | None = None) -> list[dict]:
     """One episode per seed (episode j seeded with seeds[j]) in up to len(envs) envs stepped together; returns a
     result dict per episode, in the order of `seeds`.
 
@@ -55,7 +57,8 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
     of len(envs) instead, all envs of a group starting together. An env with no episode left stays in the
     batch (its last observation is repeated, so batch-shaped policy state is unchanged) but is not stepped.
     `recorders[j]` records episode j; `on_episode_end(j, result)` is called as each episode ends. The video
-    shows env 0's episodes.
+    shows env 0's episodes. A language-conditioned policy (`policy.needs_lang`) gets each episode's instruction
+    from its env (`env.get_lang()`), or `lang` for every episode when given.
     """
     n_episodes = len(seeds)
     if n_episodes == 0:
@@ -64,6 +67,7 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
     results: list[dict | None] = [None] * n_episodes
     next_episode = 0
     needs_goal = bool(policy.policy.goal_shapes)
+    needs_lang = bool(getattr(policy, "needs_lang", False))  # the instruction comes from each env's episode
     if needs_goal and not all(hasattr(env, "get_goal") for env in envs):
         raise ValueError("this policy is goal-conditioned but the environment has no get_goal()")
     while next_episode < n_episodes:  # one group (all episodes at once when refilling)
@@ -73,6 +77,7 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
         next_episode += n
         policy.start_episode()
         obs = [env.reset(seed=seeds[j]) for env, j in zip(group, episode)]
+        langs = [lang or env.get_lang() for env in group] if needs_lang else None  # each episode's instruction
         active = np.ones(n, dtype=bool)
         returns, successes, lengths = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
         while active.any():
@@ -83,7 +88,14 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
                 goal = {k: np.stack([g[k] for g in goals]) for k in goals[0]}
             if hasattr(policy, "set_active_envs"):  # idle envs need no new plans
                 policy.set_active_envs(active)
-            actions = policy(batch, goal=goal)  # (N, A)
+            if needs_lang:
+                if any(lang is None for lang in langs):
+                    raise ConfigError(f"this policy is language-conditioned but {group[0].name} poses no instruction "
+                                      "(EnvBase.get_lang() is None); fix: give one (run_trained_agent.py --lang "
+                                      "\"...\") or evaluate it in a language task")
+                actions = policy(batch, goal=goal, lang=langs)  # (N, A)
+            else:
+                actions = policy(batch, goal=goal)  # (N, A)
             stepping = np.flatnonzero(active)
             states = {i: group[i].get_state() for i in stepping} if recorders is not None else {}
             for i in stepping:  # envs in their own processes (SubprocessEnv) step in parallel
@@ -114,6 +126,8 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
                     episode[i] = next_episode
                     next_episode += 1
                     obs[i] = env.reset(seed=seeds[episode[i]])
+                    if needs_lang:
+                        langs[i] = lang or env.get_lang()
                     returns[i], successes[i], lengths[i] = 0.0, False, 0
                     restarted[i] = True
                 else:
@@ -125,14 +139,16 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
 
 def rollout_with_stats(policy, env, n: int, horizon: int, terminate_on_success: bool = True, seed: int | None = 0,
                        video_path: str | Path | None = None, video_skip: int = 5, video_fps: int = 20,
-                       video_size: int = 256, progress: bool = True, episode_callback=None) -> dict:
+                       video_size: int = 256, progress: bool = True, episode_callback=None,
+                       lang: str | None = None) -> dict:
     """`n` episodes (episode i seeded with seed + i); returns the means of Return, Horizon and Success_Rate,
     plus "Num_Success", "Num_Episodes", "Time_Episode" (s) and the per-episode results under "episodes".
 
     `env` is one EnvBase (episodes one after another), or a list of K of them: K episodes then run at a time
     with one batched policy call per step (`experiment.rollout.num_envs`), an env starting the next episode as
     soon as its own ends. Episode i has the same seed either way. `episode_callback(recorder.episode())`
-    receives each episode's arrays, in episode order, when given.
+    receives each episode's arrays, in episode order, when given. `lang`: the instruction of every episode for a
+    language-conditioned policy (default: each env's own, `env.get_lang()`).
     """
     envs = list(env) if isinstance(env, (list, tuple)) else [env]
     writer = None
@@ -161,7 +177,7 @@ def rollout_with_stats(policy, env, n: int, horizon: int, terminate_on_success: 
                 flushed += 1
 
         results = run_batched_rollouts(policy, envs, seeds, horizon, terminate_on_success, writer, video_skip,
-                                       video_size, recorders, on_episode_end)
+                                       video_size, recorders, on_episode_end, lang)
         bar.close()
     finally:
         if writer is not None:

@@ -12,6 +12,9 @@ A batch is a dict:
                                         the zero slots of a padded multi-robot layout (robokit.data.embodiment)
     OBS_MASK:  {obs_key: (B, D) bool}   the same for padded low-dim observations
 Masks are present only when the data is padded to a multi-robot slot layout; losses ignore the False entries.
+    OBS[LANG]: (B, T, V) float32        with language conditioning (observation.language.enabled): the episode's
+                                        instruction as a bag of words over the run's vocabulary (robokit.data.language),
+                                        the same at every step; an observation key like any other from here on
     DATASET_INDEX: (B,) int64           with several datasets in train.data: the dataset of each sample (an index
                                         into the MultiDataset's names and langs, robokit.data.multi_dataset)
 """
@@ -26,3 +29,4 @@ PAD_MASK = "pad_mask"
 ACTION_MASK = "action_mask"
 OBS_MASK = "obs_mask"
 DATASET_INDEX = "dataset_index"
+LANG = "lang"

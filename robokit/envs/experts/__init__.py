@@ -10,7 +10,7 @@ from robokit.envs.experts.base import Expert
 from robokit.envs.experts.episodes import Episode, expert_success_rate, run_expert_episode
 from robokit.envs.experts.fetch import FetchPickAndPlaceExpert, FetchPushExpert, FetchReachExpert
 from robokit.envs.experts.obstacle_reach import ObstacleReachExpert
-from robokit.envs.experts.planar_arm import PlanarArmExpert
+from robokit.envs.experts.planar_arm import PlanarArmExpert, PlanarArmLangExpert
 from robokit.envs.experts.robosuite_tasks import ROBOSUITE_EXPERTS, LiftExpert, PickPlaceCanExpert
 from robokit.envs.tasks.planar_arm_geometry import PLANAR_ARM_LINKS
 from robokit.errors import UserError
@@ -21,10 +21,11 @@ EXPERTS: dict[str, type[Expert] | partial] = {
     "FetchPickAndPlace": FetchPickAndPlaceExpert,
     "robokit/ObstacleReach": ObstacleReachExpert,
     **{f"robokit/PlanarArm{n}": partial(PlanarArmExpert, n) for n in PLANAR_ARM_LINKS},
+    "robokit/PlanarArmLang": PlanarArmLangExpert,  # reaches the target the episode's instruction names
     **ROBOSUITE_EXPERTS,  # robosuite's Lift, PickPlaceCan (Panda, OSC_POSE)
 }
 EXPERT_TASKS = ("FetchReach-v4", "FetchPush-v4", "FetchPickAndPlace-v4", "robokit/ObstacleReach-v0",
-                "robokit/PlanarArm{3,4,5}-v0", *ROBOSUITE_EXPERTS)
+                "robokit/PlanarArm{3,4,5}-v0", "robokit/PlanarArmLang-v0", *ROBOSUITE_EXPERTS)
 
 
 def _task_family(env_name: str) -> str:
@@ -55,6 +56,7 @@ __all__ = [
     "ObstacleReachExpert",
     "PickPlaceCanExpert",
     "PlanarArmExpert",
+    "PlanarArmLangExpert",
     "expert_success_rate",
     "has_expert",
     "make_expert",

@@ -26,6 +26,10 @@ class Expert(abc.ABC):
     def reset(self) -> None:
         """Called at the start of every episode."""
 
+    def set_instruction(self, lang: str | None) -> None:
+        """The episode's language instruction (`env.get_lang()`), given after `reset`; experts of language
+        tasks read which goal it names, the others ignore it."""
+
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """The action for `obs`: the expert's clean action plus optional noise, clipped to [-1, 1]."""
         action = np.asarray(self.clean_action(obs), dtype=np.float64)

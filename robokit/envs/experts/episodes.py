@@ -22,6 +22,7 @@ class Episode:
     states: np.ndarray  # (T, S) simulator state at obs[t]
     success: bool
     seed: int | None
+    lang: str | None = None  # the episode's language instruction (env.get_lang()), for language tasks
 
     def __len__(self) -> int:
         return int(self.actions.shape[0])
@@ -40,6 +41,8 @@ def run_expert_episode(env: EnvBase, expert: Expert, seed: int | None = None,
         raise ValueError(f"{env.name} has no time limit: pass max_steps")
     obs = env.reset(seed=seed)
     expert.reset()
+    lang = env.get_lang()
+    expert.set_instruction(lang)
     observations, next_observations, actions, rewards, dones, states = [], [], [], [], [], []
     success = False
     for _ in range(limit):
@@ -64,6 +67,7 @@ def run_expert_episode(env: EnvBase, expert: Expert, seed: int | None = None,
         states=np.asarray(states, dtype=np.float64),
         success=success,
         seed=seed,
+        lang=lang,
     )
 
 

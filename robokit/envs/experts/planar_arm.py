@@ -57,3 +57,25 @@ class PlanarArmExpert(Expert):
         dq = dq + (np.eye(len(q)) - pinv @ jac) @ posture  # ... in the arm's null space only
         action = dq / (geometry.max_joint_speed * geometry.control_dt)
         return action / max(1.0, float(np.abs(action).max()))
+
+
+class PlanarArmLangExpert(PlanarArmExpert):
+    """The expert of robokit/PlanarArmLang-v0: PlanarArmExpert toward the target the episode's instruction names
+    (`set_instruction`, called by run_expert_episode after each reset), read from obs["targets"]."""
+
+    def __init__(self, **kwargs):
+        super().__init__(n_links=3, **kwargs)
+        self.goal_index: int | None = None
+
+    def set_instruction(self, lang: str | None) -> None:
+        from robokit.envs.tasks.planar_arm_lang import COLOURS, instruction_colour
+
+        if lang is None:
+            raise ValueError("PlanarArmLangExpert needs the episode's instruction (env.get_lang())")
+        self.goal_index = COLOURS.index(instruction_colour(lang))
+
+    def clean_action(self, obs):
+        if self.goal_index is None:
+            raise ValueError("PlanarArmLangExpert: call set_instruction(lang) after each reset")
+        target = np.asarray(obs["targets"], dtype=np.float64)[2 * self.goal_index:2 * self.goal_index + 2]
+        return super().clean_action({"joint_pos": obs["joint_pos"], "fingertip": obs["fingertip"], "target": target})

@@ -1,0 +1,121 @@
+"""Language-conditioned training end to end (issue 19): a run on robokit/PlanarArmLang-v0 demos with
+observation.language.enabled trains, saves its vocabulary, reloads as a policy whose actions depend on the
+instruction, rolls out with each episode's instruction; the refusals are one line (exit 2 through the scripts)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robokit import policy_from_checkpoint
+from robokit.algo import algo_factory
+from robokit.config import config_factory
+from robokit.errors import ConfigError
+from robokit.train.checkpoint import load_checkpoint
+from robokit.utils import batch_keys as K
+from script_runner import assert_one_line_error, run_script
+
+REPO = Path(__file__).parents[2]
+ENV_ID = "robokit/PlanarArmLang-v0"
+OBS_KEYS = ["joint_pos", "joint_vel", "fingertip", "to_targets"]
+
+
+@pytest.fixture(scope="module")
+def lang_dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lang") / "lang.hdf5"
+    run_script("generate_dataset.py", "--env", ENV_ID, "--n-demos", 12, "--out", out, check=True)
+    return out
+
+
+def write_config(path, language=True, **algo):
+    config = {"algo_name": "bc", "experiment": {"name": "lang", "validate": False, "render_video": False,
+                                                 "rollout": {"n": 3, "horizon": 5, "num_envs": 3}},
+              "train": {"batch_size": 16, "hdf5_normalize_obs": True},
+              "observation": {"modalities": {"obs": {"low_dim": OBS_KEYS}}, "language": {"enabled": language}},
+              "algo": {"actor_layer_dims": [32], **algo}}
+    path.write_text(json.dumps(config))
+    return path
+
+
+def train(config, dataset, out):
+    return run_script("train.py", "--config", config, "--dataset", dataset, "--output", out, "--debug",
+                      "--no-progress", cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def lang_run(lang_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    result = train(write_config(out / "c.json"), lang_dataset, out)
+    assert result.returncode == 0, result.stderr
+    return next((out / "lang").iterdir())
+
+
+def test_run_saves_the_vocabulary_and_rolls_out_with_instructions(lang_run):
+    ckpt = load_checkpoint(lang_run / "models" / "last.pth")
+    words = ckpt["language"]["words"]
+    assert words[0] == "<unk>" and {"red", "green", "blue", "reach", "target"} <= set(words)
+    assert ckpt["shape_metadata"]["all_shapes"][K.LANG] == [len(words)]
+    assert "success" in (lang_run / "logs" / "log.txt").read_text()  # rollouts ran with each env's instruction
+
+
+def test_reloaded_policy_acts_on_the_instruction(lang_run):
+    policy, _ = policy_from_checkpoint(lang_run / "models" / "last.pth")
+    assert policy.needs_lang
+    obs = {"joint_pos": np.zeros(3), "joint_vel": np.zeros(3), "fingertip": np.array([0.6, 0.0]),
+           "to_targets": np.array([-0.3, 0.3, -0.2, 0.0, -0.3, -0.3])}
+    policy.start_episode()
+    red, blue = policy(obs, lang="reach the red target"), policy(obs, lang="reach the blue target")
+    assert red.shape == (3,) and not np.allclose(red, blue, atol=1e-4)
+    policy.start_episode()
+    batch = {k: np.stack([v, v]) for k, v in obs.items()}
+    both = policy(batch, lang=["reach the red target", "reach the blue target"])  # one instruction per env
+    np.testing.assert_allclose(both, np.stack([red, blue]), atol=1e-5)
+    with pytest.raises(ConfigError, match="language-conditioned: call it as policy"):
+        policy(obs)
+    with pytest.raises(ConfigError, match="a list of 2 strings"):
+        policy(batch, lang=["reach the red target"])
+
+
+def test_run_trained_agent_takes_lang(lang_run):
+    agent = lang_run / "models" / "last.pth"
+    result = run_script("run_trained_agent.py", "--agent", agent, "--n_rollouts", 2, "--horizon", 3,
+                        "--num_envs", 2, "--lang", "reach the green target", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["Num_Episodes"] == 2
+    no_lang_env = run_script("run_trained_agent.py", "--agent", agent, "--n_rollouts", 1, "--horizon", 3,
+                             "--env", "robokit/PlanarArm3-v0")
+    assert no_lang_env.returncode == 2  # PlanarArm3 lacks to_targets: refused in one line
+    assert len(no_lang_env.stderr.strip().splitlines()) == 1
+
+
+def test_language_on_without_instructions_is_one_line(tmp_path):
+    data = tmp_path / "plain.hdf5"
+    run_script("generate_dataset.py", "--env", "robokit/PlanarArm3-v0", "--n-demos", 3, "--out", data, check=True)
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"algo_name": "bc", "experiment": {"name": "x", "validate": False},
+                                  "observation": {"modalities": {"obs": {"low_dim": ["joint_pos", "to_target"]}},
+                                                  "language": {"enabled": True}}}))
+    assert_one_line_error(train(config, data, tmp_path / "out"), "observation.language.enabled needs an instruction",
+                          "3 of 3 training demos have none", "'lang' attribute")
+    assert not (tmp_path / "out").exists()
+
+
+def test_lang_for_a_policy_without_language_is_one_line(lang_dataset, tmp_path):
+    assert train(write_config(tmp_path / "c.json", language=False), lang_dataset, tmp_path).returncode == 0
+    agent = next((tmp_path / "lang").iterdir()) / "models" / "last.pth"
+    result = run_script("run_trained_agent.py", "--agent", agent, "--n_rollouts", 1, "--lang", "reach the red target")
+    assert_one_line_error(result, "--lang", "trained without language instructions")
+
+
+@pytest.mark.parametrize("algo_name", ["bc", "act", "diffusion_policy"])
+def test_every_algorithm_gets_the_instruction_as_an_input(algo_name):
+    """No per-algorithm code: the observation encoder has a LanguageEncoder whenever the section is on."""
+    config = config_factory(algo_name)
+    config.observation.modalities.obs.low_dim = ["pos"]
+    config.observation.language.enabled = True
+    config.observation.language.embedding_dim = 5
+    algo = algo_factory(algo_name, config, obs_key_shapes={"pos": (2,), K.LANG: (7,)}, ac_dim=2, device="cpu")
+    assert algo.obs_shapes[K.LANG] == (7,)
+    weights = [p for name, p in algo.nets.named_parameters() if name.endswith(f"encoders.{K.LANG}.weight")]
+    assert [tuple(w.shape) for w in weights][:1] == [(7, 5)]

@@ -411,7 +411,7 @@ class _Reader:
         self._table_path = None
         self._table = None
         self._by_episode: dict[int, np.ndarray] = {}
-        self._videos: dict[Path, _VideoFrames] = {}
+        self._videos: dict[str, _VideoFrames] = {}  # feature -> reader of its current file (one ffmpeg each)
 
     def _rows(self, ep: LeRobotEpisode):
         if self._table_path != ep.data_file:
@@ -449,7 +449,11 @@ class _Reader:
             try:
                 if ft["dtype"] == "video":
                     path, start_ts = ep.videos[key]
-                    video = self._videos.setdefault(path, _VideoFrames(path))
+                    video = self._videos.get(key)
+                    if video is None or video.path != path:  # v2: a file per episode; close the last one
+                        if video is not None:
+                            video.close()
+                        video = self._videos[key] = _VideoFrames(path)
                     out[key] = video.read(round(start_ts * self.folder.fps), ep.length)
                 elif ft["dtype"] == "image":
                     out[key] = np.stack([_decode_png(c) for c in table.column(key).to_pylist()])
@@ -607,20 +611,39 @@ def _is_image(arr_shape, dtype) -> bool:
     return np.dtype(dtype) == np.uint8 and len(arr_shape) == 4 and arr_shape[-1] in (1, 3)
 
 
-def _stats(values: np.ndarray, image: bool) -> dict:
-    """LeRobot's per-feature statistics: min, max, mean, std (per channel in [0, 1] for images) and count."""
-    x = values.astype(np.float64)
-    if image:  # (N, H, W, C) -> per channel, shape (C, 1, 1) as LeRobot stores them
-        x = x / 255.0
-        axes = (0, 1, 2)
-        stat = {"min": x.min(axes), "max": x.max(axes), "mean": x.mean(axes), "std": x.std(axes)}
-        stat = {k: v.reshape(-1, 1, 1) for k, v in stat.items()}
-    else:
-        x = x.reshape(len(x), -1) if x.ndim != 1 else x[:, None]
-        stat = {"min": x.min(0), "max": x.max(0), "mean": x.mean(0), "std": x.std(0)}
-    out = {k: v.tolist() for k, v in stat.items()}
-    out["count"] = [len(values)]
-    return out
+class _Stats:
+    """LeRobot's per-feature statistics, accumulated episode by episode (no copy of the data is kept): min, max,
+    mean, std per column, or per channel in [0, 1] with shape (C, 1, 1) for images, and count (frames)."""
+
+    def __init__(self, image: bool):
+        self.image = image
+        self.count = 0
+        self.n = 0
+        self.sum = self.sumsq = self.min = self.max = None
+
+    def add(self, values: np.ndarray) -> None:
+        x = values.astype(np.float64)
+        if self.image:  # (N, H, W, C) -> per channel
+            x = x.reshape(-1, x.shape[-1]) / 255.0
+        else:
+            x = x.reshape(len(x), -1)
+        parts = (x.sum(0), (x * x).sum(0), x.min(0), x.max(0))
+        if self.sum is None:
+            self.sum, self.sumsq, self.min, self.max = parts
+        else:
+            self.sum, self.sumsq = self.sum + parts[0], self.sumsq + parts[1]
+            self.min, self.max = np.minimum(self.min, parts[2]), np.maximum(self.max, parts[3])
+        self.n += len(x)
+        self.count += len(values)
+
+    def to_dict(self) -> dict:
+        mean = self.sum / self.n
+        std = np.sqrt(np.maximum(self.sumsq / self.n - mean * mean, 0.0))
+        stat = {"min": self.min, "max": self.max, "mean": mean, "std": std}
+        shape = (-1, 1, 1) if self.image else (-1,)
+        out = {k: v.reshape(shape).tolist() for k, v in stat.items()}
+        out["count"] = [self.count]
+        return out
 
 
 class _VideoWriter:
@@ -737,7 +760,7 @@ def _write_v3(f, path, tmp: Path, images, fps, vcodec, progress, repo_id, pa, pq
     videos = {k: _VideoWriter(tmp / "videos" / k / "chunk-000" / "file-000.mp4", features[k]["shape"], fps, vcodec)
               for k in video_keys}
     columns: dict[str, list] = {k: [] for k in features if k not in video_keys}
-    all_values: dict[str, list] = {k: [] for k in keys}
+    stats = {k: _Stats(features[k]["dtype"] in ("video", "image")) for k in list(keys) + list(BOOKKEEPING)}
     ep_rows: dict[str, list] = {c: [] for c in ("episode_index", "tasks", "length", "data/chunk_index",
                                                 "data/file_index", "dataset_from_index", "dataset_to_index",
                                                 "meta/episodes/chunk_index", "meta/episodes/file_index",
@@ -756,7 +779,7 @@ def _write_v3(f, path, tmp: Path, images, fps, vcodec, progress, repo_id, pa, pq
                     raise DatasetError(f"{path}: {demo}/{p} has per-step shape {arr.shape[1:]} {arr.dtype}, but "
                                        f"{demos[0]} has {tuple(arrays[p][0])} {arrays[p][1]}; fix: LeRobot features "
                                        "have one shape per dataset, convert demos of one layout")
-                all_values[key].append(arr)
+                stats[key].add(arr)
                 ft = features[key]
                 if ft["dtype"] == "video":
                     start = videos[key].frames
@@ -788,9 +811,8 @@ def _write_v3(f, path, tmp: Path, images, fps, vcodec, progress, repo_id, pa, pq
     pq.write_table(_frames_table(pa, features, columns), tmp / "data" / "chunk-000" / "file-000.parquet")
     pq.write_table(pa.table(ep_rows), tmp / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
     pq.write_table(_tasks_table(pa, task_list), tmp / "meta" / "tasks.parquet")
-    stats = {k: _stats(np.concatenate(v), features[k]["dtype"] in ("video", "image")) for k, v in all_values.items()}
-    for k in ("timestamp", "frame_index", "episode_index", "index", "task_index"):
-        stats[k] = _stats(np.asarray(columns[k]), False)
+    for k in BOOKKEEPING:
+        stats[k].add(np.asarray(columns[k]))
     masks = {fk: [demos.index(d) for d in hdf5_format.list_demos(f, fk) if d in demos]
              for fk in hdf5_format.list_filter_keys(f)}
     robot_type = record.get("robot_type") or (embodiment.robot if embodiment is not None else None)
@@ -809,7 +831,8 @@ def _write_v3(f, path, tmp: Path, images, fps, vcodec, progress, repo_id, pa, pq
     if repo_id:
         info[ROBOKIT_INFO]["repo_id"] = repo_id
     (tmp / "meta" / "info.json").write_text(json.dumps(info, indent=4), encoding="utf-8")
-    (tmp / "meta" / "stats.json").write_text(json.dumps(stats, indent=4), encoding="utf-8")
+    stats_json = {k: v.to_dict() for k, v in stats.items()}
+    (tmp / "meta" / "stats.json").write_text(json.dumps(stats_json, indent=4), encoding="utf-8")
     return {"episodes": len(demos), "frames": total, "fps": fps, "features": keys, "tasks": task_list,
             "skipped": skipped}
 

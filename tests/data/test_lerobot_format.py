@@ -143,7 +143,11 @@ def test_round_trip_with_png_images_preserves_every_array(tmp_path):
     with h5py.File(src, "r") as f:
         all_actions = np.concatenate([f[f"data/{d}/actions"][()] for d in list_demos(f)])
     np.testing.assert_allclose(stats["action"]["mean"], all_actions.mean(0))
+    np.testing.assert_allclose(stats["action"]["std"], all_actions.std(0), rtol=1e-6)
+    np.testing.assert_array_equal(stats["action"]["min"], all_actions.min(0))
     assert stats["action"]["count"] == [16]
+    assert np.asarray(stats["observation.images.cam"]["mean"]).shape == (3, 1, 1)  # per channel, in [0, 1]
+    assert 0 <= np.min(stats["observation.images.cam"]["min"]) <= np.max(stats["observation.images.cam"]["max"]) <= 1
 
     back = tmp_path / "back.hdf5"
     lerobot_to_robokit(tmp_path / "le", back, progress=False)

@@ -238,6 +238,7 @@ def test_converted_file_loads_in_sequence_dataset_and_trains(converted):
     out, _ = converted
     ds = SequenceDataset(out, obs_keys=["state", "front_image"], dataset_keys=["actions"], seq_length=3)
     assert len(ds) == sum(mk.LENGTHS)
+    assert ds.demo_langs == list(mk.TASKS)  # the tasks are the demos' instructions (observation.language)
     sample = ds[0]
     assert tuple(sample["obs"]["front_image"].shape) == (3, mk.SIZE, mk.SIZE, 3)  # (T, H, W, 3)
     assert str(sample["obs"]["front_image"].dtype).endswith("uint8")

@@ -34,7 +34,8 @@ def test_benchmark_chunk_sections_print_finite_figures(tmp_path):
         assert r["ratio_min"] <= r["ratio"] <= r["ratio_max"]
     inference = {r["label"]: r for r in figures["chunk_inference"]}
     assert set(inference) == {"DDPM-100", "DDIM-10", "ACT"}
-    assert inference["DDPM-100"]["action_horizon"] == inference["DDIM-10"]["action_horizon"] == 8  # the CPU config
+    # one DP-C config, two samplers: a chunk serves the same action_horizon steps (8 in diffusion_policy_cpu.json)
+    assert inference["DDPM-100"]["action_horizon"] == inference["DDIM-10"]["action_horizon"] > 1
     assert inference["ACT"]["action_horizon"] == 1  # temporal ensembling re-plans every step
     for r in inference.values():
         for envs in ("1", "10"):

@@ -59,7 +59,7 @@ chunk_inference: ms per chunk (`get_action` on a batch of N envs' observations) 
     10-env / 1-env cost (batched inference: well under 10x).
 
     python scripts/benchmark.py --only chunk_train_loop chunk_inference [--chunk-steps 40] [--inference-chunks 10]
-        [--json figures.json]
+        [--threads 1] [--json figures.json]
 """
 
 import argparse
@@ -792,6 +792,8 @@ def parse_args() -> argparse.Namespace:
                         default=list(INFERENCE_VARIANTS), help="samplers / policies timed by chunk_inference")
     parser.add_argument("--inference-chunks", type=int, default=10,
                         help="chunks timed per env count by chunk_inference")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's); 1 gives steadier figures on a shared machine")
     parser.add_argument("--json", type=Path, default=None,
                         help="also write the figures of the sections that return them (chunk_*, ...) to this file")
     parser.add_argument("--png", type=Path, default=None,
@@ -806,6 +808,8 @@ def main() -> None:
         return _rss_child(*args.rss_child)
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     figures = {}  # section -> its figures, for --json
     if "train_loop" in args.only:

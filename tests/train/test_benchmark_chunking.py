@@ -15,7 +15,7 @@ def _numbers(line: str) -> list[float]:
 def test_benchmark_chunk_sections_print_finite_figures(tmp_path):
     out = tmp_path / "figures.json"
     result = run_script("benchmark.py", "--only", "chunk_train_loop", "chunk_inference", "--chunk-steps", "2",
-                        "--rounds", "1", "--inference-chunks", "1", "--json", out, check=True)
+                        "--rounds", "1", "--inference-chunks", "1", "--threads", "1", "--json", out, check=True)
     lines = result.stdout.splitlines()
     rows = {name: [line for line in lines if line.strip().startswith(name + " ")]
             for name in ("DP-C", "ACT", "DDPM-100", "DDIM-10")}

@@ -53,6 +53,8 @@ def main(argv=None) -> int:
               f"{s['version']}; {len(s['tasks'])} task(s) as the demos' lang")
         for key, path in s["keys"].items():
             print(f"  {key} -> {path}")
+        print("  no simulator comes with it: train with --set experiment.rollout.enabled=false (and "
+              "experiment.validate=false, or split it with scripts/split_train_val.py)")
     else:
         s = robokit_to_lerobot(args.input, args.output, images=args.images, fps=args.fps, vcodec=args.vcodec,
                                progress=not args.no_progress)

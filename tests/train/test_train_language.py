@@ -144,3 +144,13 @@ def test_training_steps_learn_the_word_embeddings(lang_dataset):
     moved = (weight.detach() - before).abs().sum(dim=1)  # (V,) per word
     assert all(moved[vocab.index[w]] > 0 for w in ("red", "green", "blue"))
     assert moved[0] == 0  # <unk> never occurs in the training instructions: no gradient
+
+
+def test_online_rl_refuses_language_conditioning():
+    from robokit.train.online import check_online_config
+
+    config = config_factory("sac")
+    config.experiment.env = "Pendulum-v1"
+    config.observation.language.enabled = True
+    with pytest.raises(ConfigError, match="observation.language.enabled conditions on the demos' instructions"):
+        check_online_config(config)

@@ -36,8 +36,9 @@ def parse_args() -> argparse.Namespace:
                              "installed module (packages in the 'robokit.algos' entry-point group load by --algo name)")
     parser.add_argument("--name", help="experiment name (overrides experiment.name)")
     parser.add_argument("--output", help="output folder (overrides train.output_dir)")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="config overrides, e.g. train.batch_size=256 algo.gmm.enabled=true (JSON values)")
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="config overrides, e.g. train.batch_size=256 algo.gmm.enabled=true (JSON values); the "
+                             "flag may repeat")
     parser.add_argument("--device", help="torch device (default: CUDA if train.cuda and available, else CPU)")
     parser.add_argument("--debug", action="store_true", help="run a tiny version of the whole pipeline")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")

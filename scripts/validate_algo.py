@@ -27,7 +27,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--algo_module", metavar="PLUGIN", help="import your algorithm first: a .py file, package "
                         "folder, .zip or installed module")
     parser.add_argument("--dataset", help="check on batches of this HDF5 dataset instead of synthetic ones")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides (JSON values)")
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="config overrides (JSON values); the flag may repeat")
     parser.add_argument("--overfit_steps", type=int, default=60, help="steps of the overfitting check")
     parser.add_argument("--device", default="cpu", help="torch device")
     args = parser.parse_args()

@@ -21,7 +21,8 @@ def debug_run(fetch_push_dataset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     result = run_script("train.py", "--config", "configs/bc_rnn.json", "--dataset", fetch_push_dataset,
                         "--output", out, "--name", "dbg", "--debug", "--no-progress",
-                        "--set", "algo.rnn.hidden_dim=32", "algo.actor_layer_dims=[32]", cwd=Path(__file__).parents[2],
+                        "--set", "algo.rnn.hidden_dim=32", "--set", "algo.actor_layer_dims=[32]",  # --set may repeat
+                        cwd=Path(__file__).parents[2],
                         check=True)
     return Path(result.stdout.strip().splitlines()[-1].split("finished: ")[1])
 
@@ -29,6 +30,7 @@ def debug_run(fetch_push_dataset, tmp_path_factory) -> Path:
 def test_debug_run_writes_config_logs_checkpoints_and_videos(debug_run):
     config = load_config(debug_run / "config.json")
     assert config.algo.rnn.enabled and config.train.num_epochs == 2 and config.train.data.endswith(".hdf5")
+    assert config.algo.rnn.hidden_dim == 32 and list(config.algo.actor_layer_dims) == [32]  # both --set flags
     log = (debug_run / "logs" / "log.txt").read_text()
     assert "epoch 2/2" in log and "success" in log
     assert list((debug_run / "logs" / "tb").glob("events.out.tfevents.*"))

@@ -42,7 +42,8 @@ def run_expert_episode(env: EnvBase, expert: Expert, seed: int | None = None,
     obs = env.reset(seed=seed)
     expert.reset()
     lang = env.get_lang()
-    expert.set_instruction(lang)
+    if lang is not None:  # a language task: the expert follows the episode's instruction
+        expert.set_instruction(lang)
     observations, next_observations, actions, rewards, dones, states = [], [], [], [], [], []
     success = False
     for _ in range(limit):

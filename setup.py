@@ -27,8 +27,9 @@ setup(
         # mj_fullM, 3.11 dropped MjData.qM), and Fetch runs on both
         "sim": ["mujoco>=3.9.0,<=3.11.0", "gymnasium-robotics>=1.4"],
         # robomimic's own tasks (env_args type 1, robokit/envs/robosuite_env.py); robosuite's mink needs numpy<2.
-        # `make setup-robosuite` builds .venv-robosuite with it; `make test` runs the robosuite tests there
-        "robosuite": ["robosuite==1.5.2", "mujoco==3.9.0"],
+        # `make setup-robosuite` builds .venv-robosuite with it; `make test` runs the robosuite tests there.
+        # pyarrow (the lerobot and dev extras) 26 needs numpy 2; 25 is the newest that imports beside numpy 1.26
+        "robosuite": ["robosuite==1.5.2", "mujoco==3.9.0", "pyarrow>=14,<26"],
         # SB3: tests/online_rl/test_sb3_equivalence.py; diffusers: tests/models/test_noise_schedulers.py (robokit's
         # DDPM / DDIM against diffusers' schedulers; robokit itself does not import it)
         "dev": ["pytest>=7.4", "ruff>=0.5", "stable-baselines3>=2.3", "diffusers>=0.30", "matplotlib>=3.7",

@@ -17,7 +17,7 @@ import os
 
 from robokit.data.lerobot_format import lerobot_to_robokit, robokit_to_lerobot
 from robokit.errors import UserError
-from robokit.utils.cli import run_script
+from robokit.utils.cli import check_new_output, run_script
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,10 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if os.path.exists(args.output) and not args.overwrite:
-        raise UserError(f"{args.output} already exists; fix: pass --overwrite to replace it, or choose another output")
-    if os.path.abspath(args.input) == os.path.abspath(args.output):
-        raise UserError(f"the output {args.output} is the input; fix: write the converted dataset elsewhere")
+    check_new_output(args.output, args.overwrite, inputs=[args.input], flag="output")
     if args.source == "lerobot":
         if not os.path.exists(args.input):
             raise UserError(f"{args.input}: no such folder; fix: pass the LeRobot dataset's root folder")

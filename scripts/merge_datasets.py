@@ -12,11 +12,9 @@ the output is written to a temporary file and renamed at the end. Train on the r
 """
 
 import argparse
-import os
 
 from robokit.data.hdf5_format import merge_datasets, robot_mask_name
-from robokit.errors import UserError
-from robokit.utils.cli import run_script
+from robokit.utils.cli import check_new_output, run_script
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -30,10 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if os.path.exists(args.out) and not args.overwrite:
-        raise UserError(f"{args.out} already exists; pass --overwrite to replace it")
-    if any(os.path.abspath(p) == os.path.abspath(args.out) for p in args.inputs):
-        raise UserError(f"--out {args.out} is one of the inputs; write the merged file elsewhere")
+    check_new_output(args.out, args.overwrite, inputs=args.inputs)
     counts = merge_datasets(args.inputs, args.out, compression=args.compression)
     print(f"wrote {args.out}: {sum(counts.values())} demos of {len(counts)} robot(s)")
     for robot, n in counts.items():

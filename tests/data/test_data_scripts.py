@@ -82,3 +82,14 @@ def test_split_unknown_filter_key_and_bad_file(dataset_path, tmp_path):
     junk.write_text("junk")
     res = run("split_train_val.py", "--dataset", junk)
     assert res.returncode == 2 and "not a readable HDF5 file" in res.stderr and junk.read_text() == "junk"
+
+
+def test_merge_refuses_an_existing_output_and_an_output_that_is_an_input(tmp_path):
+    """Before anything is read or written: one line, exit 2, the existing file's bytes unchanged."""
+    existing = tmp_path / "merged.hdf5"
+    existing.write_bytes(b"keep me")
+    refused = run("merge_datasets.py", "--inputs", tmp_path / "a.hdf5", "--out", existing)
+    assert refused.returncode == 2 and "already exists" in refused.stderr and "--overwrite" in refused.stderr
+    same = run("merge_datasets.py", "--inputs", existing, "--out", existing, "--overwrite")
+    assert same.returncode == 2 and "is one of the inputs" in same.stderr
+    assert existing.read_bytes() == b"keep me"

@@ -494,10 +494,10 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
                 if periodic or timed or epoch in save_cfg.epochs:
                     saves.append(f"model_epoch_{epoch}")
                     last_time_save = time.time()
-                for name in saves:
+                log.flush()  # the epoch's logs reach the disk before its checkpoints: a run killed after them resumes
+                for name in saves:  # with every epoch up to the checkpoint's in its logs
                     checkpoint(name, state, rng_states)
                 checkpoint("last", state, rng_states)
-                log.flush()
                 prune_epoch_checkpoints(run_dir / "models", save_cfg.keep_last_n)
             if not saves and not config.experiment.keep_all_videos:
                 for video_path in video_paths:

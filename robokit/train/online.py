@@ -342,10 +342,10 @@ class OnlineRun:
             if periodic or timed or self.epoch in save_cfg.epochs:
                 saves.append(f"model_epoch_{self.epoch}")
                 self._last_time_save = time.time()
+            self.log.flush()  # the epoch's logs reach the disk before its checkpoints (see the offline loop)
             for name in saves:
                 self.save(name)
             self.save("last", with_buffer=self._save_buffer, resumable=True)
-            self.log.flush()
             prune_epoch_checkpoints(self.run_dir / "models", save_cfg.keep_last_n)
         if saves:
             line += f" | saved {', '.join(saves)}"

@@ -741,7 +741,7 @@ def bench_ddp(dataset_path: Path, steps: int, epochs: int, batch_size: int) -> d
     with tempfile.TemporaryDirectory() as tmp:
         for name, launcher, batch in (("1 process", [sys.executable], 2 * batch_size),
                                       ("2 ranks", [str(Path(sys.executable).with_name("torchrun")),
-                                                   "--nproc_per_node", "2"], batch_size)):
+                                                   "--standalone", "--nproc_per_node", "2"], batch_size)):
             out = Path(tmp) / name.replace(" ", "_")
             subprocess.run([*launcher, script, "--output", str(out), *common, f"train.batch_size={batch}"],
                            check=True, capture_output=True)

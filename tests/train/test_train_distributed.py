@@ -27,8 +27,10 @@ def train_args(dataset, out, batch_size: int, *extra) -> list[str]:
 
 
 def torchrun(*args, timeout=300) -> subprocess.CompletedProcess:
+    """A one-node job on a free port (--standalone: tests on other workers run torchrun at the same time)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([TORCHRUN, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    standalone = [] if "--rdzv-endpoint" in args else ["--standalone"]
+    return subprocess.run([TORCHRUN, *standalone, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def weights(out: Path) -> dict:
@@ -87,7 +89,7 @@ def rank_of(pid: int) -> int | None:
 
 def test_a_rank_that_dies_ends_the_job_instead_of_hanging(fetch_push_dataset, tmp_path):
     args = train_args(fetch_push_dataset, tmp_path, 8, "train.num_epochs=1000")
-    proc = subprocess.Popen([TORCHRUN, "--nproc_per_node", "2", *args], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([TORCHRUN, "--standalone", "--nproc_per_node", "2", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline, victim = time.time() + 120, None
     while victim is None and time.time() < deadline:
@@ -127,8 +129,8 @@ def test_a_killed_two_rank_run_resumes_exactly(fetch_push_dataset, tmp_path):
     straight = torchrun("--nproc_per_node", "2", *train_args(fetch_push_dataset, tmp_path / "straight", 8, *vae))
     assert straight.returncode == 0, straight.stderr[-2000:]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([TORCHRUN, "--nproc_per_node", "2", *train_args(fetch_push_dataset, tmp_path / "killed", 8,
-                                                                           *vae)],
+    killed = train_args(fetch_push_dataset, tmp_path / "killed", 8, *vae)
+    proc = subprocess.Popen([TORCHRUN, "--standalone", "--nproc_per_node", "2", *killed],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     deadline = time.time() + 180
     while not list((tmp_path / "killed").glob("*/*/models/model_epoch_2.pth")) and time.time() < deadline:

@@ -47,7 +47,8 @@ def test_fp16_trains_on_the_gpu_with_its_scaler(fetch_push_dataset, tmp_path):
 def test_two_gpu_ranks_step_as_one_gpu_with_twice_the_batch(fetch_push_dataset, tmp_path):
     single = train(fetch_push_dataset, tmp_path / "one", "train.batch_size=16")
     torchrun = str(Path(sys.executable).with_name("torchrun"))
-    ddp = train(fetch_push_dataset, tmp_path / "two", "train.batch_size=8", launcher=(torchrun, "--nproc_per_node", "2"))
+    ddp = train(fetch_push_dataset, tmp_path / "two", "train.batch_size=8", launcher=(torchrun, "--standalone",
+                                                                                    "--nproc_per_node", "2"))
     assert single.returncode == 0 and ddp.returncode == 0, ddp.stderr[-2000:]
     a, b = (torch.load(next((tmp_path / n).glob("*/*/models/last.pth")), weights_only=True)["model"]
             for n in ("one", "two"))

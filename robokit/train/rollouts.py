@@ -78,6 +78,10 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
         policy.start_episode()
         obs = [env.reset(seed=seeds[j]) for env, j in zip(group, episode)]
         langs = [lang or env.get_lang() for env in group] if needs_lang else None  # each episode's instruction
+        if needs_lang and any(text is None for text in langs):
+            raise ConfigError(f"this policy is language-conditioned but {group[0].name} poses no instruction "
+                              "(EnvBase.get_lang() is None); fix: give one (run_trained_agent.py --lang "
+                              "\"...\") or evaluate it in a language task")
         active = np.ones(n, dtype=bool)
         returns, successes, lengths = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
         while active.any():
@@ -89,10 +93,6 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
             if hasattr(policy, "set_active_envs"):  # idle envs need no new plans
                 policy.set_active_envs(active)
             if needs_lang:
-                if any(lang is None for lang in langs):
-                    raise ConfigError(f"this policy is language-conditioned but {group[0].name} poses no instruction "
-                                      "(EnvBase.get_lang() is None); fix: give one (run_trained_agent.py --lang "
-                                      "\"...\") or evaluate it in a language task")
                 actions = policy(batch, goal=goal, lang=langs)  # (N, A)
             else:
                 actions = policy(batch, goal=goal)  # (N, A)

@@ -6,6 +6,8 @@
 
 A language-conditioned policy (observation.language.enabled) takes each episode's instruction from the
 environment (robokit/PlanarArmLang-v0 poses one per episode), or --lang "reach the red target" for all of them.
+--dataset_path stores each episode's instruction as its demo's 'lang' attribute, so the rollouts train a
+language-conditioned policy again.
 """
 
 import argparse
@@ -29,7 +31,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--video_path", default=None, help="write all episodes to this MP4")
     parser.add_argument("--video_skip", type=int, default=5, help="record every n-th frame")
     parser.add_argument("--camera_size", type=int, default=256, help="video frame height and width")
-    parser.add_argument("--dataset_path", default=None, help="record the rollouts as an HDF5 dataset here")
+    parser.add_argument("--dataset_path", default=None,
+                        help="record the rollouts as an HDF5 dataset here (an episode's instruction, the policy's or "
+                             "the environment's, as its demo's 'lang' attribute)")
     parser.add_argument("--seed", type=int, default=0, help="episode i is seeded with seed + i")
     parser.add_argument("--num_envs", type=int, default=1,
                         help="run this many episodes at once, one batched policy call per step (same seeds)")

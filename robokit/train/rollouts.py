@@ -12,16 +12,18 @@ from robokit.errors import ConfigError
 
 
 class EpisodeRecorder:
-    """Collects one episode's obs / actions / rewards / dones / next_obs / states as arrays."""
+    """Collects one episode's obs / actions / rewards / dones / next_obs / states as arrays, and its instruction."""
 
     def __init__(self):
         self.steps: list[tuple] = []
+        self.lang: str | None = None  # the episode's language instruction, when it had one
 
     def add(self, obs: dict, action, reward, done, next_obs: dict, state=None) -> None:
         self.steps.append((obs, np.asarray(action), float(reward), int(done), next_obs, state))
 
     def episode(self) -> dict:
-        """Arrays with a leading time axis T: obs/next_obs dicts of (T, ...), actions (T, A), rewards, dones (T,)."""
+        """Arrays with a leading time axis T: obs/next_obs dicts of (T, ...), actions (T, A), rewards, dones (T,);
+        "lang" (str) only when the episode had an instruction (DatasetWriter.add_episode's keywords)."""
         obs, actions, rewards, dones, next_obs, states = zip(*self.steps)
         episode = {
             "obs": {k: np.stack([o[k] for o in obs]) for k in obs[0]},
@@ -32,6 +34,8 @@ class EpisodeRecorder:
         }
         if states[0] is not None:
             episode["states"] = np.stack(states)
+        if self.lang is not None:
+            episode["lang"] = self.lang
         return episode
 
 
@@ -58,7 +62,8 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
     batch (its last observation is repeated, so batch-shaped policy state is unchanged) but is not stepped.
     `recorders[j]` records episode j; `on_episode_end(j, result)` is called as each episode ends. The video
     shows env 0's episodes. A language-conditioned policy (`policy.needs_lang`) gets each episode's instruction
-    from its env (`env.get_lang()`), or `lang` for every episode when given.
+    from its env (`env.get_lang()`), or `lang` for every episode when given. A recorder keeps the episode's
+    instruction (`recorder.lang`): the one the policy was given, else the env's, else None.
     """
     n_episodes = len(seeds)
     if n_episodes == 0:
@@ -70,6 +75,17 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
     needs_lang = bool(getattr(policy, "needs_lang", False))  # the instruction comes from each env's episode
     if needs_goal and not all(hasattr(env, "get_goal") for env in envs):
         raise ValueError("this policy is goal-conditioned but the environment has no get_goal()")
+
+    def instruction(env) -> str | None:
+        """The instruction of the episode `env` just started: `lang` for a language policy, else the env's own;
+        a language policy in an env that poses none is a ConfigError."""
+        text = lang if needs_lang and lang else (env.get_lang() if hasattr(env, "get_lang") else None)
+        if needs_lang and text is None:
+            raise ConfigError(f"this policy is language-conditioned but {env.name} poses no instruction "
+                              "(EnvBase.get_lang() is None); fix: give one (run_trained_agent.py --lang \"...\") "
+                              "or evaluate it in a language task")
+        return text
+
     while next_episode < n_episodes:  # one group (all episodes at once when refilling)
         group = envs[:min(len(envs), n_episodes - next_episode)]
         n = len(group)
@@ -77,11 +93,10 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
         next_episode += n
         policy.start_episode()
         obs = [env.reset(seed=seeds[j]) for env, j in zip(group, episode)]
-        langs = [lang or env.get_lang() for env in group] if needs_lang else None  # each episode's instruction
-        if needs_lang and any(text is None for text in langs):
-            raise ConfigError(f"this policy is language-conditioned but {group[0].name} poses no instruction "
-                              "(EnvBase.get_lang() is None); fix: give one (run_trained_agent.py --lang "
-                              "\"...\") or evaluate it in a language task")
+        langs = [instruction(env) for env in group] if needs_lang or recorders is not None else None
+        if recorders is not None:
+            for i, j in enumerate(episode):
+                recorders[j].lang = langs[i]
         active = np.ones(n, dtype=bool)
         returns, successes, lengths = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
         while active.any():
@@ -126,8 +141,10 @@ def run_batched_rollouts(policy, envs: list, seeds: list, horizon: int, terminat
                     episode[i] = next_episode
                     next_episode += 1
                     obs[i] = env.reset(seed=seeds[episode[i]])
-                    if needs_lang:
-                        langs[i] = lang or env.get_lang()
+                    if langs is not None:
+                        langs[i] = instruction(env)
+                    if recorders is not None:
+                        recorders[episode[i]].lang = langs[i]
                     returns[i], successes[i], lengths[i] = 0.0, False, 0
                     restarted[i] = True
                 else:

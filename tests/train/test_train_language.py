@@ -11,6 +11,7 @@ import pytest
 from robokit import policy_from_checkpoint
 from robokit.algo import algo_factory
 from robokit.config import config_factory
+from robokit.data.hdf5_format import demo_langs
 from robokit.errors import ConfigError
 from robokit.train.checkpoint import load_checkpoint
 from robokit.utils import batch_keys as K
@@ -87,6 +88,78 @@ def test_run_trained_agent_takes_lang(lang_run):
                              "--env", "robokit/PlanarArm3-v0")
     assert no_lang_env.returncode == 2  # PlanarArm3 lacks to_targets: refused in one line
     assert len(no_lang_env.stderr.strip().splitlines()) == 1
+
+
+def env_instructions(env_id, seeds):
+    """What the env poses in the episodes seeded `seeds` (EnvBase.get_lang() after reset)."""
+    from robokit.envs import create_env
+    from robokit.envs.base import GYM_TYPE
+
+    env = create_env({"env_name": env_id, "type": GYM_TYPE, "env_kwargs": {}})
+    try:
+        return [(env.reset(seed=s), env.get_lang())[1] for s in seeds]
+    finally:
+        env.close()
+
+
+def test_rollout_dataset_keeps_each_episodes_instruction_and_trains_again(lang_run, tmp_path):
+    """run_trained_agent --dataset_path writes each episode's instruction as its demo's 'lang' (episode i is
+    seeded 5 + i; 3 episodes in 2 envs, so one env starts a second episode), and a language run trains on it."""
+    rollouts = tmp_path / "rollouts.hdf5"
+    result = run_script("run_trained_agent.py", "--agent", lang_run / "models" / "last.pth", "--n_rollouts", 3,
+                        "--horizon", 4, "--num_envs", 2, "--seed", 5, "--dataset_path", rollouts)
+    assert result.returncode == 0, result.stderr
+    expected = env_instructions(ENV_ID, [5, 6, 7])
+    assert len(set(expected)) > 1  # the episodes ask for different things
+    assert demo_langs(rollouts, ["demo_0", "demo_1", "demo_2"]) == expected
+    again = train(write_config(tmp_path / "c.json"), rollouts, tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    words = load_checkpoint(next((tmp_path / "again" / "lang").iterdir()) / "models" / "last.pth")["language"]["words"]
+    assert {w for text in expected for w in text.split()} <= set(words)
+
+
+def test_rollout_dataset_of_lang_flag_records_that_instruction(lang_run, tmp_path):
+    rollouts = tmp_path / "rollouts.hdf5"
+    result = run_script("run_trained_agent.py", "--agent", lang_run / "models" / "last.pth", "--n_rollouts", 2,
+                        "--horizon", 3, "--lang", "reach the green target", "--dataset_path", rollouts)
+    assert result.returncode == 0, result.stderr
+    assert demo_langs(rollouts) == ["reach the green target"] * 2  # what the policy acted on
+
+
+@pytest.fixture(scope="module")
+def arm_only_lang_run(lang_dataset, tmp_path_factory):
+    """A language policy that sees only the arm (no target keys), so PlanarArm3-v0's observations fit it."""
+    out = tmp_path_factory.mktemp("arm_only")
+    config = json.loads(write_config(out / "c.json").read_text())
+    config["observation"]["modalities"]["obs"]["low_dim"] = ["joint_pos", "joint_vel", "fingertip"]
+    (out / "c.json").write_text(json.dumps(config))
+    result = train(out / "c.json", lang_dataset, out)
+    assert result.returncode == 0, result.stderr
+    return next((out / "lang").iterdir()) / "models" / "last.pth"
+
+
+def test_language_policy_in_an_env_without_instructions(arm_only_lang_run, tmp_path):
+    """PlanarArm3-v0 has every observation key the policy takes but poses no instruction: one line, exit 2;
+    with --lang it runs, and a non-language env's rollouts get that instruction, the only one there is."""
+    refused = run_script("run_trained_agent.py", "--agent", arm_only_lang_run, "--n_rollouts", 1, "--horizon", 3,
+                         "--env", "robokit/PlanarArm3-v0")
+    assert_one_line_error(refused, "language-conditioned", "PlanarArm3-v0 poses no instruction", "--lang")
+    rollouts = tmp_path / "rollouts.hdf5"
+    given = run_script("run_trained_agent.py", "--agent", arm_only_lang_run, "--n_rollouts", 2, "--horizon", 3,
+                       "--env", "robokit/PlanarArm3-v0", "--lang", "reach the red target", "--json",
+                       "--dataset_path", rollouts)
+    assert given.returncode == 0, given.stderr
+    assert json.loads(given.stdout.strip().splitlines()[-1])["Num_Episodes"] == 2
+    assert demo_langs(rollouts) == ["reach the red target"] * 2
+
+
+def test_non_language_policy_records_the_envs_instruction(lang_dataset, tmp_path):
+    assert train(write_config(tmp_path / "c.json", language=False), lang_dataset, tmp_path).returncode == 0
+    agent = next((tmp_path / "lang").iterdir()) / "models" / "last.pth"
+    in_lang_env = tmp_path / "lang_env.hdf5"
+    assert run_script("run_trained_agent.py", "--agent", agent, "--n_rollouts", 2, "--horizon", 3,
+                      "--dataset_path", in_lang_env).returncode == 0
+    assert demo_langs(in_lang_env) == env_instructions(ENV_ID, [0, 1])
 
 
 def test_language_on_without_instructions_is_one_line(tmp_path):

@@ -462,12 +462,15 @@ class SequenceDataset(Dataset):
 
     def set_language(self, vocabulary) -> None:
         """Give every batch obs[LANG] (B, T, V): each demo's instruction as `vocabulary.bag_of_words` (a
-        robokit.data.language.Vocabulary). Every selected demo needs an instruction (DatasetError otherwise)."""
+        robokit.data.language.Vocabulary). Every selected demo needs an instruction: this is the one check of that
+        (training and validation sets, MultiDataset's children, direct use), a DatasetError (one line) otherwise."""
         missing = [d for d, lang in zip(self.demo_names, self.demo_langs) if lang is None]
         if missing:
-            raise DatasetError(f"{self.hdf5_path}: {len(missing)} of {self.n_demos} demos have no language instruction "
-                               f"(e.g. {missing[0]}); fix: write each demo's '{fmt.LANG_ATTR}' attribute "
-                               "(datasets/README.md) or give the dataset one (train.data entry 'lang')")
+            split = f" (filter key '{self.filter_by_attribute}')" if self.filter_by_attribute else ""
+            raise DatasetError(f"{self.hdf5_path}{split}: observation.language.enabled needs an instruction for every "
+                               f"demo, but {len(missing)} of {self.n_demos} demos have none (e.g. {missing[0]}); fix: "
+                               f"write each demo's '{fmt.LANG_ATTR}' attribute (datasets/README.md), give the dataset "
+                               "one (train.data entry 'lang'), or set observation.language.enabled=false")
         self._lang_table = vocabulary.bag_of_words(self.demo_langs)  # (E, V)
         self.obs_key_shapes[K.LANG] = (vocabulary.size,)
 

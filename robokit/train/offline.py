@@ -26,7 +26,7 @@ from robokit.algo.registry import algo_class_for_config
 from robokit.config import apply_overrides
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
 from robokit.data.embodiment import DataType, RobotData, padded_key_of, training_layouts
-from robokit.data.hdf5_format import LANG_ATTR, obs_specs
+from robokit.data.hdf5_format import obs_specs
 from robokit.data.language import Vocabulary
 from robokit.data.multi_dataset import dataset_records, load_multi_datasets, run_entries
 from robokit.envs import create_envs
@@ -553,17 +553,11 @@ def language_enabled(config) -> bool:
 
 def attach_language(config, train_ds, valid_ds=None) -> Vocabulary | None:
     """With observation.language.enabled: the vocabulary of the training demos' instructions, given to the datasets
-    (batches then carry obs[LANG]); a ConfigError (one line) when a demo has no instruction. None when off."""
+    (batches then carry obs[LANG]); set_language's DatasetError (one line) when a demo has no instruction. None
+    when off."""
     if not language_enabled(config):
         return None
-    langs = train_ds.demo_langs
-    missing = sum(lang is None for lang in langs)
-    if missing:
-        raise ConfigError(f"observation.language.enabled needs an instruction for every demo, but {missing} of "
-                          f"{len(langs)} training demos have none; fix: write each demo's '{LANG_ATTR}' attribute "
-                          "(datasets/README.md), give the dataset one (train.data entry 'lang'), or set "
-                          "observation.language.enabled=false")
-    vocabulary = Vocabulary.from_instructions(langs)
+    vocabulary = Vocabulary.from_instructions(lang for lang in train_ds.demo_langs if lang is not None)
     train_ds.set_language(vocabulary)
     if valid_ds is not None:
         valid_ds.set_language(vocabulary)

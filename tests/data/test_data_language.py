@@ -84,8 +84,17 @@ def test_batches_carry_each_episode_bag_of_words(tmp_path):
 def test_set_language_refuses_demos_without_instruction(tmp_path):
     path = write_lang_dataset(tmp_path / "d.hdf5", ["red", None])
     ds = SequenceDataset(path, obs_keys=["ep"])
-    with pytest.raises(DatasetError, match="1 of 2 demos have no language instruction"):
+    with pytest.raises(DatasetError, match="needs an instruction for every demo, but 1 of 2 demos have none "
+                                           r"\(e.g. demo_1\)"):
         ds.set_language(Vocabulary(["red"]))
+
+
+def test_multi_dataset_refuses_a_child_without_instructions_in_the_same_words(tmp_path):
+    a = SequenceDataset(write_lang_dataset(tmp_path / "a.hdf5", ["red", "red"]), obs_keys=["ep"])
+    b = SequenceDataset(write_lang_dataset(tmp_path / "b.hdf5", [None, "blue"]), obs_keys=["ep"])
+    with pytest.raises(DatasetError, match=r"b.hdf5: observation.language.enabled needs an instruction for every "
+                                           "demo, but 1 of 2 demos have none"):
+        MultiDataset([a, b], ["a", "b"], [1.0, 1.0]).set_language(Vocabulary(["red", "blue"]))
 
 
 def test_multi_dataset_batches_use_one_vocabulary(tmp_path):

@@ -170,8 +170,30 @@ def test_language_on_without_instructions_is_one_line(tmp_path):
                                   "observation": {"modalities": {"obs": {"low_dim": ["joint_pos", "to_target"]}},
                                                   "language": {"enabled": True}}}))
     assert_one_line_error(train(config, data, tmp_path / "out"), "observation.language.enabled needs an instruction",
-                          "3 of 3 training demos have none", "'lang' attribute")
+                          "3 of 3 demos have none", "'lang' attribute")
     assert not (tmp_path / "out").exists()
+
+
+def test_validation_demos_without_instruction_get_the_same_refusal(tmp_path):
+    """attach_language checks nothing itself: SequenceDataset.set_language's one check covers the validation set."""
+    from robokit.data import DatasetWriter, SequenceDataset
+    from robokit.errors import DatasetError
+    from robokit.train.offline import attach_language
+
+    path = tmp_path / "d.hdf5"
+    with DatasetWriter(path, env_args={"env_name": ENV_ID, "type": 2, "env_kwargs": {}}) as writer:
+        for lang in ("reach the red target", "reach the blue target", None):
+            writer.add_episode(obs={"step": np.zeros((3, 1))}, actions=np.zeros((3, 2)), rewards=np.zeros(3),
+                               dones=np.array([0, 0, 1]), lang=lang)
+        writer.set_mask("train", ["demo_0", "demo_1"])
+        writer.set_mask("valid", ["demo_2"])
+    config = config_factory("bc")
+    config.observation.language.enabled = True
+    train_ds, valid_ds = (SequenceDataset(path, obs_keys=["step"], filter_by_attribute=k) for k in ("train", "valid"))
+    with pytest.raises(DatasetError, match=r"\(filter key 'valid'\): observation.language.enabled needs an "
+                                           r"instruction for every demo, but 1 of 1 demos have none \(e.g. demo_2\)"):
+        attach_language(config, train_ds, valid_ds)
+    assert attach_language(config, train_ds).words[1:] == ["blue", "reach", "red", "target", "the"]
 
 
 def test_lang_for_a_policy_without_language_is_one_line(lang_dataset, tmp_path):

@@ -5,6 +5,8 @@ Built by composing the "gl", "bcq" and "bc" factories: `ValuePlanner` = GL_VAE +
 on the same windows), and IRIS = HBC with the value planner in place of the GL planner.
 """
 
+from collections import OrderedDict
+
 import torch
 
 from robokit.algo.base import PlannerAlgo, ValueAlgo
@@ -13,6 +15,7 @@ from robokit.algo.hbc import HBC
 from robokit.algo.registry import algo_name_to_factory_func, register_algo_factory_func
 from robokit.algo.value_utils import tile
 from robokit.errors import ConfigError
+from robokit.utils import batch_keys as K
 
 
 @register_algo_factory_func("iris")
@@ -37,8 +40,11 @@ class ValuePlanner(ComposedAlgo, PlannerAlgo, ValueAlgo):
                                       ac_dim, device)
         self._set_parts({"planner": self.planner, "value": self.value})
         self.subgoal_shapes = self.planner.subgoal_shapes
-        self.obs_shapes, self.goal_shapes = self.planner.obs_shapes, self.planner.goal_shapes
-        self.obs_modalities = self.planner.obs_modalities
+        # the value scores subgoals; the only other input it may take is the instruction (language conditioning)
+        instruction = {k: v for k, v in self.value.obs_shapes.items() if k == K.LANG}
+        self.obs_shapes = OrderedDict(sorted({**self.planner.obs_shapes, **instruction}.items()))
+        self.goal_shapes = self.planner.goal_shapes
+        self.obs_modalities = {**self.value.obs_modalities, **self.planner.obs_modalities}
 
     def subgoal_targets(self, processed: dict) -> dict:
         return self.planner.subgoal_targets(processed["planner"])
@@ -47,13 +53,17 @@ class ValuePlanner(ComposedAlgo, PlannerAlgo, ValueAlgo):
         return self.planner.planner_inputs(processed["planner"])
 
     def sample_subgoals(self, obs_dict: dict, goal_dict: dict | None = None, num_samples: int = 1) -> dict:
-        return self.planner.sample_subgoals(obs_dict, goal_dict, num_samples)
+        obs = {k: obs_dict[k] for k in self.planner.obs_shapes}
+        return self.planner.sample_subgoals(obs, goal_dict, num_samples)
 
     def get_subgoal_predictions(self, obs_dict: dict, goal_dict: dict | None = None) -> dict:
-        """The best of `num_samples` proposals per observation: {k: (B, *shape)}."""
+        """The best of `num_samples` proposals per observation: {k: (B, *shape)}. The value rates each proposal
+        as its observation, with the observation's instruction (obs key LANG) when it is language-conditioned."""
         n = self.algo_config.num_samples
         proposals = self.sample_subgoals(obs_dict, goal_dict, n)  # {k: (B, N, *shape)}
         flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in proposals.items()}  # {k: (B * N, *shape)}
+        if K.LANG in self.value.obs_shapes:
+            flat[K.LANG] = tile({K.LANG: obs_dict[K.LANG]}, n)[K.LANG]  # (B * N, V), proposal-major like flat
         value_goal = None
         if self.value.goal_shapes:
             value_goal = tile({k: goal_dict[k] for k in self.value.goal_shapes}, n)

@@ -681,6 +681,87 @@ def training_layouts(input_spec, output_spec, paths, where: str = "train") -> tu
     return input_layout, output_layout
 
 
+CAMERA_TYPES = (DataType.RGB_IMAGES, DataType.DEPTH_IMAGES)
+
+
+def camera_keys(embodiments, obs_keys) -> dict[DataType, list[str]]:
+    """{camera data type: [obs key, ...]}: the keys of `obs_keys` (in that order) that some embodiment names as one
+    camera of that type: the model's camera slots."""
+    out: dict[DataType, list[str]] = {}
+    for key in obs_keys:
+        kinds = {seg.data_type for emb in embodiments if emb is not None for seg in emb.obs.get(key, ())
+                 if seg.data_type in CAMERA_TYPES}
+        if len(kinds) == 1:
+            out.setdefault(kinds.pop(), []).append(key)
+    return out
+
+
+def names_camera(embodiment, key: str, data_type) -> bool:
+    """Whether `embodiment` (None: a file without names) names obs `key` as a camera of `data_type`."""
+    segs = embodiment.obs.get(key, ()) if embodiment is not None else ()
+    return any(seg.data_type == data_type for seg in segs)
+
+
+class CameraSlots:
+    """The camera inputs of a run on several robots: one named slot per camera obs key of the model.
+
+    keys:    {camera data type: (obs key, ...)}, the slots in the config's order (`camera_keys`)
+    specs:   {obs key: (per-step shape (H, W, C), dtype)}, the same for every robot that has the camera
+    A robot has a slot's camera when its embodiment names the key as a camera of that type; a robot without it
+    gets a zero image there, False in OBS_MASK[data type] (B, n_slots) and 0 in the obs key "<data type>_mask"
+    (n_slots,) float, which a model can read as an input. Images are not normalised, so no statistic sees them.
+    """
+
+    def __init__(self, keys: Mapping, specs: Mapping):
+        self.keys = {parse_data_type(dt): tuple(ks) for dt, ks in keys.items() if ks}
+        self.specs = {k: (tuple(shape), np.dtype(dtype)) for k, (shape, dtype) in specs.items()}
+
+    @classmethod
+    def for_data(cls, paths, obs_keys) -> CameraSlots | None:
+        """The camera slots of `obs_keys` over the datasets `paths` (None when no file names a camera among them);
+        a camera key with different shapes in two files is one DatasetError line."""
+        from robokit.data import hdf5_format as fmt  # hdf5_format imports this module
+
+        keys: dict[DataType, list[str]] = {}
+        specs, seen = {}, {}
+        for path in paths:
+            embodiments = fmt.read_embodiments(path)
+            found = camera_keys(embodiments.values(), obs_keys)
+            for dt, ks in found.items():
+                keys.setdefault(dt, [])
+                keys[dt] += [k for k in ks if k not in keys[dt]]
+            demos = fmt.list_demos(path)
+            first = dict(zip(reversed(fmt.demo_robots(path, demos)), reversed(demos)))  # robot -> its first demo
+            for robot, demo in first.items():
+                named = [k for dt, ks in found.items() for k in ks if names_camera(embodiments.get(robot), k, dt)]
+                for key, spec in fmt.obs_specs(path, named, demo=demo).items():
+                    if key in specs and specs[key][0] != spec[0]:
+                        raise DatasetError(f"camera obs '{key}' has shape {specs[key][0]} in {seen[key]} but "
+                                           f"{spec[0]} in {path}; fix: record every robot's camera at one size "
+                                           "(generate_dataset.py --camera-size)")
+                    specs.setdefault(key, spec)
+                    seen.setdefault(key, path)
+        order = {k: i for i, k in enumerate(obs_keys)}
+        keys = {dt: sorted(ks, key=order.__getitem__) for dt, ks in keys.items()}
+        return cls(keys, specs) if keys else None
+
+    def data_type(self, key: str) -> DataType | None:
+        """The camera data type of slot `key`, or None when it is not a camera slot."""
+        return next((dt for dt, ks in self.keys.items() if key in ks), None)
+
+    def mask(self, embodiment, data_type) -> np.ndarray:
+        """(n_slots,) bool: True at the slots of `data_type` whose camera `embodiment` has."""
+        dt = parse_data_type(data_type)
+        return np.array([names_camera(embodiment, k, dt) for k in self.keys[dt]], dtype=bool)
+
+    def lacking(self, embodiment) -> list[str]:
+        """The camera slot keys that `embodiment` has no camera for (zero images)."""
+        return [k for dt, ks in self.keys.items() for k in ks if not names_camera(embodiment, k, dt)]
+
+    def __repr__(self) -> str:
+        return f"CameraSlots({ {dt.value: list(ks) for dt, ks in self.keys.items()} })"
+
+
 class RobotData:
     """What a checkpoint knows about the robots a model was trained on (`ckpt["robot_data"]`, plain data):
 
@@ -712,13 +793,7 @@ class RobotData:
                 embodiments.setdefault(robot, emb)
             for robot, args in fmt.read_robot_env_args(path).items():
                 env_args.setdefault(robot, args)
-        camera_slots: dict[DataType, list[str]] = {}
-        for key in obs_keys:
-            kinds = {seg.data_type for emb in embodiments.values() for seg in emb.obs.get(key, ())
-                     if seg.data_type in ARRAY_ITEM_TYPES}
-            if len(kinds) == 1:
-                camera_slots.setdefault(kinds.pop(), []).append(key)
-        return cls(input_layout, output_layout, embodiments, env_args, camera_slots)
+        return cls(input_layout, output_layout, embodiments, env_args, camera_keys(embodiments.values(), obs_keys))
 
     @property
     def robots(self) -> list[str]:
@@ -800,7 +875,7 @@ class RobotAdapter:
         trained = robot in record.embodiments
         # -- inputs
         self._gather: dict[str, list[tuple[str, int, int]]] = {}  # padded key -> [(robot's key, column, slot)]
-        self.obs_masks: dict[str, np.ndarray] = {}  # padded key -> (W,) bool
+        self.obs_masks: dict[str, np.ndarray] = {}  # padded key (a camera data type: its slots) -> (W,) bool
         self._constant: dict[str, np.ndarray] = {}  # mask keys -> (W,) float32
         self._cameras: dict[str, str | None] = {}  # model camera key -> the robot's obs key (None: no camera)
         self.input_items: dict[DataType, tuple[str, ...]] = {}
@@ -814,6 +889,13 @@ class RobotAdapter:
                                   f"{list(names)} (its input slots: "
                                   f"{', '.join(f'{d.value} x{w}' for d, w in offered.items()) or 'none'})")
         for dt, width in offered.items():
+            if dt in record.camera_slots and trained and dt not in inputs:  # as in training: each camera slot is
+                keys = record.camera_slots[dt]  # the robot's camera of that obs key, or black
+                sources = [k if names_camera(embodiment, k, dt) else None for k in keys]
+                self.input_items[dt] = tuple(embodiment.obs[k][0].names[0] for k in sources if k is not None)
+                self._cameras.update(zip(keys, sources))
+                self.obs_masks[dt.value] = np.array([k is not None for k in sources], dtype=bool)
+                continue
             if dt in inputs:
                 names = inputs[dt]
             elif trained and lay_in is not None and dt in lay_in.spec[robot] and spec is None:
@@ -826,6 +908,7 @@ class RobotAdapter:
             if dt in record.camera_slots:
                 keys = record.camera_slots[dt]
                 self._cameras.update({k: (where[i][0] if i < len(where) else None) for i, k in enumerate(keys)})
+                self.obs_masks[dt.value] = np.arange(len(keys)) < len(where)
                 continue
             self._gather[dt.value] = [(key, col, i) for i, (key, col) in enumerate(where)]
             mask = np.zeros(width, dtype=bool)

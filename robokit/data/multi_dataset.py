@@ -263,16 +263,11 @@ def union_normalization_stats(datasets: list[SequenceDataset], normalize_obs: bo
     None) over every step of `datasets` (loaded without normalisation); masks of padded slots are respected."""
     obs_stats = None
     if normalize_obs:
-        obs_stats = {k: _union_stats(datasets, k, "gaussian") for k in _low_dim_keys(datasets[0])}
+        obs_stats = {k: _union_stats(datasets, k, "gaussian") for k in datasets[0].normalized_obs_keys}
     action_stats = None
     if action_normalization is not None:
         action_stats = {K.ACTIONS: _union_stats(datasets, K.ACTIONS, action_normalization)}
     return obs_stats, action_stats
-
-
-def _low_dim_keys(dataset: SequenceDataset) -> list[str]:
-    specs = fmt.obs_specs(dataset.hdf5_path)
-    return [k for k in dataset.obs_keys if not (k in specs and specs[k][1] == np.uint8)]
 
 
 def _union_stats(datasets: list[SequenceDataset], key: str, method: str) -> dict:

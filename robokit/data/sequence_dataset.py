@@ -49,13 +49,17 @@ class SequenceDataset(Dataset):
     obs_layout: the same for low-dim inputs: each data type of the layout (e.g. "joint_positions") becomes an
     obs key of width layout.width(dt), gathered by name from the file's named obs keys, with OBS_MASK
     {key: (B, W)} in every batch; name those keys in `obs_keys` (None: all of them) next to plain file keys.
+    camera_slots: a `robokit.data.embodiment.CameraSlots` (robots with different cameras): a camera obs key that
+    the episode's robot has no camera for is a zero image, and batches carry OBS_MASK[camera data type]
+    (B, n_slots) (obs key "<data type>_mask", e.g. "rgb_images_mask", as an input when `obs_keys` names it).
     """
 
     def __init__(self, hdf5_path, obs_keys, dataset_keys=("actions",), frame_stack=1, seq_length=1,
                  pad_frame_stack=True, pad_seq_length=True, get_pad_mask=True, goal_mode=None,
                  hdf5_cache_mode="all", hdf5_use_swmr=True, hdf5_normalize_obs=False, filter_by_attribute=None,
                  load_next_obs=False, action_normalization=None, obs_normalization_stats=None,
-                 action_normalization_stats=None, action_layout=None, obs_layout=None, demo_limit=None, lang=None):
+                 action_normalization_stats=None, action_layout=None, obs_layout=None, demo_limit=None, lang=None,
+                 camera_slots=None):
         super().__init__()
         self.hdf5_path = os.fspath(hdf5_path)
         self.dataset_keys = tuple(dict.fromkeys(dataset_keys))
@@ -73,6 +77,7 @@ class SequenceDataset(Dataset):
         self.action_normalization = action_normalization
         self.action_layout = action_layout
         self.obs_layout = obs_layout
+        self.camera_slots = camera_slots
         self.demo_limit = demo_limit  # keep the first N demos (after the filter key), robomimic v0.5's demo_limit
         self.lang = lang  # the dataset's language instruction (robomimic v0.5's per-dataset lang), kept as given
         self._check_arguments(obs_keys)
@@ -80,6 +85,13 @@ class SequenceDataset(Dataset):
         specs = fmt.obs_specs(self.hdf5_path)  # opens the file: missing / not HDF5 -> DatasetError
         self._embodiments = fmt.read_embodiments(self.hdf5_path)  # {robot: names}; several in a multi-robot file
         self._obs_plans = self._plan_padded_obs(obs_keys)  # {robot: {padded key: [(file key, column, slot)]}}
+        #: {robot: camera slot keys it has no camera for (zero images)}
+        self._lacking = {r: set(camera_slots.lacking(self._embodiments.get(r))) if camera_slots else set()
+                         for r in (list(self._embodiments) or [None])}
+        if camera_slots is not None:
+            specs = {**camera_slots.specs, **specs}
+            self._padded.update({mask_key(dt.value): (len(keys),) for dt, keys in camera_slots.keys.items()
+                                 if obs_keys is not None and mask_key(dt.value) in obs_keys})
         self._action_plans = self._plan_padded_actions()  # {robot: (file columns, slots)}
         self.obs_keys = self._resolve_obs_keys(obs_keys, specs)
         #: file obs keys read as they are; the sources of padded keys are read per episode at load time
@@ -87,6 +99,7 @@ class SequenceDataset(Dataset):
         self._source_obs_keys = {robot: list(dict.fromkeys(src for entries in plan.values() for src, _, _ in entries))
                                  for robot, plan in self._obs_plans.items()}
         checked = list(dict.fromkeys(self._file_obs_keys + [k for ks in self._source_obs_keys.values() for k in ks]))
+        checked = [k for k in checked if not any(k in lacking for lacking in self._lacking.values())]
         fmt.check_dataset(self.hdf5_path, obs_keys=checked, dataset_keys=self.dataset_keys, check_values=False)
         self._file: h5py.File | None = None
         self._file_pid: int | None = None
@@ -292,8 +305,9 @@ class SequenceDataset(Dataset):
         cached = [k for k, (_, _, c) in self._keys.items() if c]
         padded = {k for k in cached if k.partition("/")[2] in self._padded or
                   (k == K.ACTIONS and self.action_layout is not None)}
-        arrays = {k: (np.zeros if k in padded else np.empty)((self.total_num_steps,) + self._keys[k][0],
-                                                             dtype=self._keys[k][1]) for k in cached}
+        zeros = padded | {k for k in cached if self._is_lacking(k)}  # zero images where a robot has no camera
+        arrays = {k: (np.zeros if k in zeros else np.empty)((self.total_num_steps,) + self._keys[k][0],
+                                                            dtype=self._keys[k][1]) for k in cached}
         self._init_masks()
         if cached:
             bar = tqdm(range(len(self.demo_names)), desc=f"loading {os.path.basename(self.hdf5_path)}",
@@ -302,11 +316,16 @@ class SequenceDataset(Dataset):
                 s, e = int(self._ep_start[ep]), int(self._ep_start[ep] + self._ep_len[ep])
                 handles = self._episode_handles(ep)
                 for k in cached:
-                    if k not in padded:
+                    if k not in padded and k in handles:
                         self._checked_read(handles, ep, k, out=arrays[k][s:e])
                 if padded:
                     self._load_padded(ep, {k: arrays[k][s:e] for k in padded})
         self._cache = arrays
+
+    def _is_lacking(self, flat_key: str) -> bool:
+        """Whether some selected demo's robot has no camera for this obs key ("obs/<key>"): zeros there."""
+        key = flat_key.partition("/")[2]
+        return any(key in self._lacking.get(r, ()) for r in set(self.demo_robots))
 
     def _init_masks(self) -> None:
         """Per-episode masks of the padded keys: ACTION_MASK rows (E, W) and OBS_MASK {key: (E, W)}."""
@@ -314,8 +333,12 @@ class SequenceDataset(Dataset):
         self._ep_action_mask = None
         if self.action_layout is not None:
             self._ep_action_mask = np.stack([self.action_layout.flat_mask(r) for r in robots])  # (E, W)
+        cameras = self.camera_slots.keys if self.camera_slots is not None else {}
         self._ep_obs_masks = {k: np.stack([self.obs_layout.mask(r, k) for r in robots])  # {key: (E, W)}
-                              for k in dict.fromkeys(padded_key_of(k) for k in self._padded)}
+                              for k in dict.fromkeys(padded_key_of(k) for k in self._padded) if k not in cameras}
+        for dt in cameras:  # {camera data type: (E, n_slots)}
+            self._ep_obs_masks[dt.value] = np.stack([self.camera_slots.mask(self._embodiments.get(r), dt)
+                                                     for r in robots])
 
     def _load_padded(self, ep: int, out: dict[str, np.ndarray]) -> None:
         """Fill episode `ep`'s rows of the padded arrays `out` {flat key: (T, W)} (zeros on entry): each named
@@ -377,8 +400,7 @@ class SequenceDataset(Dataset):
     def _setup_normalization(self, obs_stats, action_stats) -> None:
         """Compute (or take) stats and normalise the cached arrays in place."""
         self._norm: dict[str, dict] = {}  # flat key -> {"offset", "scale"} numpy float32
-        low_dim = [k for k in self.obs_keys if self._keys[f"obs/{k}"][1] != np.uint8 and
-                   (k not in self._padded or k in self._padded_obs_keys)]  # mask keys stay 0 / 1
+        low_dim = self.normalized_obs_keys
         self._obs_stats = None
         if self.hdf5_normalize_obs or obs_stats is not None:
             given = stats_to_numpy(obs_stats) or {}
@@ -416,6 +438,12 @@ class SequenceDataset(Dataset):
                     arr[~self._step_mask(self._ep_action_mask)] = 0.0  # padded slots stay exactly 0
                 elif key.partition("/")[2] in self._ep_obs_masks:
                     arr[~self._step_mask(self._ep_obs_masks[key.partition("/")[2]])] = 0.0
+
+    @property
+    def normalized_obs_keys(self) -> list[str]:
+        """The obs keys that obs normalisation applies to: low-dim keys, not images (uint8) or masks (0 / 1)."""
+        return [k for k in self.obs_keys if self._keys[f"obs/{k}"][1] != np.uint8 and
+                (k not in self._padded or k in self._padded_obs_keys)]
 
     def _step_mask(self, ep_mask: np.ndarray) -> np.ndarray:
         """(E, W) per-episode mask -> (total_steps, W), the rows of the flat arrays."""
@@ -497,7 +525,8 @@ class SequenceDataset(Dataset):
         """{flat key: h5py.Dataset} of episode `ep`, e.g. "obs/pos", "next_obs/pos", "actions"."""
         f = self._h5()
         if ep not in self._handles:
-            nested = fmt.episode_datasets(f, self.demo_names[ep], self._file_obs_keys,
+            lacking = self._lacking.get(self.demo_robots[ep], ())
+            nested = fmt.episode_datasets(f, self.demo_names[ep], [k for k in self._file_obs_keys if k not in lacking],
                                           [k for k in self._keys if "/" not in k], self.load_next_obs)
             flat = {}
             for k, v in nested.items():
@@ -596,7 +625,8 @@ class SequenceDataset(Dataset):
             batch[K.PAD_MASK] = torch.from_numpy(real)
         if self._ep_action_mask is not None:
             batch[K.ACTION_MASK] = torch.from_numpy(self._ep_action_mask[ep])  # (B, W)
-        masked = [k for k in self.obs_keys if k in self._ep_obs_masks]
+        cameras = [dt.value for dt in self.camera_slots.keys] if self.camera_slots is not None else []
+        masked = [k for k in self.obs_keys + cameras if k in self._ep_obs_masks]
         if masked:
             batch[K.OBS_MASK] = {k: torch.from_numpy(self._ep_obs_masks[k][ep]) for k in masked}  # {key: (B, W)}
         return batch
@@ -613,7 +643,8 @@ class SequenceDataset(Dataset):
         for ep in np.unique(ep_of).tolist():
             sel = np.flatnonzero(ep_of == ep)
             rows = uniq[sel] - self._ep_start[ep]  # sorted, unique
-            out[sel] = self._checked_read(self._episode_handles(ep), ep, key, rows)
+            handles = self._episode_handles(ep)
+            out[sel] = self._checked_read(handles, ep, key, rows) if key in handles else 0  # 0: no such camera
         if key in self._norm:
             out = normalize(out, self._norm[key]).astype(np.float32, copy=False)
         return torch.from_numpy(out.take(inverse.reshape(-1), axis=0).reshape(flat.shape + shape))

@@ -25,8 +25,8 @@ from robokit.algo.base import PlannerAlgo
 from robokit.algo.registry import algo_class_for_config
 from robokit.config import apply_overrides
 from robokit.data import SequenceDataset, check_dataset, list_filter_keys, make_dataloader
-from robokit.data.embodiment import DataType, RobotData, padded_key_of, training_layouts
-from robokit.data.hdf5_format import obs_specs
+from robokit.data.embodiment import CameraSlots, DataType, RobotData, mask_key, padded_key_of, training_layouts
+from robokit.data.hdf5_format import obs_specs, read_embodiments
 from robokit.data.language import Vocabulary
 from robokit.data.multi_dataset import dataset_records, load_multi_datasets, run_entries
 from robokit.envs import create_envs
@@ -81,21 +81,39 @@ def robot_layouts(config, paths) -> tuple:
                             where="train")
 
 
-def file_obs_keys(config) -> list[str]:
-    """The config's observation keys that name arrays of the file: all of them but the padded keys (a data
-    type, e.g. joint_positions, or its mask) that an input robot data spec builds."""
-    if not config.train.input_robot_data_spec:
-        return list(config.all_obs_keys)
-    return [k for k in config.all_obs_keys if padded_key_of(k) not in {dt.value for dt in DataType}]
+def camera_slots(config, paths, layouts: tuple | None = None) -> CameraSlots | None:
+    """The run's camera slots (robots with different cameras get zero images and a camera mask,
+    robokit.data.embodiment.CameraSlots), on robot data specs or several robots (`layouts`, default
+    `robot_layouts(config, paths)`); None otherwise (every file then has every key)."""
+    layouts = robot_layouts(config, paths) if layouts is None else layouts
+    if all(layout is None for layout in layouts):
+        return None
+    return CameraSlots.for_data(paths, config.all_obs_keys)
 
 
-def dataset_kwargs(config, layouts: tuple = (None, None)) -> dict:
-    """SequenceDataset arguments from the config's train section; `layouts`: `robot_layouts(config, paths)`."""
+def file_obs_keys(config, path=None, cameras: CameraSlots | None = None) -> list[str]:
+    """The config's observation keys that name arrays of the file `path`: all of them but the padded keys (a data
+    type, e.g. joint_positions, or its mask) that an input robot data spec builds, the camera masks and the cameras
+    that a robot of the file has not (`cameras`: `camera_slots(config, paths)`)."""
+    keys = list(config.all_obs_keys)
+    if config.train.input_robot_data_spec:
+        keys = [k for k in keys if padded_key_of(k) not in {dt.value for dt in DataType}]
+    if cameras is not None:
+        masks = {mask_key(dt.value) for dt in cameras.keys}
+        lacking = {k for emb in read_embodiments(path).values() for k in cameras.lacking(emb)} if path else set()
+        keys = [k for k in keys if k not in masks and k not in lacking]
+    return keys
+
+
+def dataset_kwargs(config, layouts: tuple = (None, None), cameras: CameraSlots | None = None) -> dict:
+    """SequenceDataset arguments from the config's train section; `layouts`: `robot_layouts(config, paths)`,
+    `cameras`: `camera_slots(config, paths)`."""
     train = config.train
     action_config = (train.action_config or {}).get("actions", {}) or {}
     return dict(
         obs_layout=layouts[0],
         action_layout=layouts[1],
+        camera_slots=cameras,
         obs_keys=config.all_obs_keys,
         dataset_keys=train.dataset_keys,
         frame_stack=train.frame_stack,
@@ -136,12 +154,15 @@ def load_datasets(config, dataset_path, entries=None) -> tuple[SequenceDataset, 
     (robokit.data.multi_dataset), one its own filter_key, demo_limit and lang."""
     if entries is not None and len(entries) > 1:
         keys = [filter_keys(config, e.path, e.filter_key) for e in entries]
-        kwargs = dataset_kwargs(config, robot_layouts(config, [e.path for e in entries]))
+        paths = [e.path for e in entries]
+        layouts = robot_layouts(config, paths)
+        kwargs = dataset_kwargs(config, layouts, camera_slots(config, paths, layouts))
         return load_multi_datasets(entries, kwargs, [k[0] for k in keys], keys[0][1],
                                    config.train.normalize_weights_by_ds_size)
     entry = entries[0] if entries else None
     train_key, valid_key = filter_keys(config, dataset_path, entry.filter_key if entry else None)
-    kwargs = dataset_kwargs(config, robot_layouts(config, [dataset_path]))
+    layouts = robot_layouts(config, [dataset_path])
+    kwargs = dataset_kwargs(config, layouts, camera_slots(config, [dataset_path], layouts))
     if entry is not None:
         kwargs.update(demo_limit=entry.demo_limit, lang=entry.lang)
     train_ds = SequenceDataset(dataset_path, filter_by_attribute=train_key, **kwargs)
@@ -326,8 +347,10 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     check_output_dir(config, output_dir)
     entries = run_entries(config, dataset_path)  # --dataset, or train.data: a path or several entries (issue 19)
     dataset_path = entries[0].path  # the first dataset: messages, the batch-size probes
+    cameras = camera_slots(config, [e.path for e in entries])  # robots without a camera get zero images there
     for entry in entries:
-        check_dataset(entry.path, obs_keys=file_obs_keys(config), dataset_keys=config.train.dataset_keys)
+        check_dataset(entry.path, obs_keys=file_obs_keys(config, entry.path, cameras),
+                      dataset_keys=config.train.dataset_keys)
     resumed = load_resume_checkpoint(resume_dir, config) if resume_dir is not None else None
     if not any(config.obs_keys_by_modality("obs").values()):
         specs = obs_specs(dataset_path)

@@ -235,11 +235,12 @@ def _run_checks(config, dataset_path, tmp: Path, results: list, overfit_steps: i
         source = "synthetic"
     else:
         source = str(dataset_path)
-    from robokit.train.offline import dataset_kwargs, robot_layouts  # the exact windows training uses
+    from robokit.train.offline import camera_slots, dataset_kwargs, robot_layouts  # the exact windows training uses
 
     try:
+        layouts = robot_layouts(config, [str(dataset_path)])
         dataset = SequenceDataset(str(dataset_path), filter_by_attribute=config.train.hdf5_filter_key,
-                                  **dataset_kwargs(config, robot_layouts(config, [str(dataset_path)])))
+                                  **dataset_kwargs(config, layouts, camera_slots(config, [str(dataset_path)], layouts)))
     except UserError as exc:
         add(CheckResult("data windows", False, str(exc), "check the observation keys and train.seq_length"))
         return

@@ -60,6 +60,15 @@ chunk_inference: ms per chunk (`get_action` on a batch of N envs' observations) 
 
     python scripts/benchmark.py --only chunk_train_loop chunk_inference [--chunk-steps 40] [--inference-chunks 10]
         [--threads 1] [--json figures.json]
+
+masked_train_loop: gradient steps/s of train.py's loop (run_epoch, as train_loop) for configs/bc_planar_arms.json's
+    BC network on the same planar_arm_3 demos (scripts/generate_dataset.py), once through its robot data specs
+    (joints padded to planar_arm_4's 4 slots, the joint mask as an input, per-sample action masks in the masked
+    losses) and once unpadded (the file's plain obs keys and 3-D actions, no specs). Rounds alternate (and which
+    side runs first); the median of the per-pair ratios masked / unpadded is printed with its range (target >= 0.95),
+    per second of this process's CPU time (steady while other jobs share the cores) and of wall-clock time.
+
+    python scripts/benchmark.py --only masked_train_loop [--masked-steps 300] [--rounds 5] [--threads 1]
 """
 
 import argparse
@@ -383,9 +392,85 @@ def report_chunk_inference(args) -> list[dict]:
     return results
 
 
+def planar_arm_dataset(path: Path, n_links: int = 3, n_demos: int = 200, seed: int = 0) -> None:
+    """`n_demos` scripted-expert demos of robokit/PlanarArm<n_links>-v0 with their named items
+    (scripts/generate_dataset.py in a subprocess)."""
+    script = Path(__file__).with_name("generate_dataset.py")
+    subprocess.run([sys.executable, str(script), "--env", f"robokit/PlanarArm{n_links}-v0", "--n-demos", str(n_demos),
+                    "--seed", str(seed), "--out", str(path)], check=True, capture_output=True)
+
+
+def masked_configs(dataset_path: Path, batch_size: int) -> dict:
+    """{"unpadded", "masked"}: configs/bc_planar_arms.json for one robot's file, without its robot data specs (the
+    file's plain obs keys, every one) and with them (padded keys, the joint mask, padded actions)."""
+    from robokit.config import apply_overrides, load_config
+    from robokit.data.hdf5_format import obs_specs
+
+    common = ["experiment.validate=false", f"train.batch_size={batch_size}"]
+    masked = load_config(CONFIGS / "bc_planar_arms.json")
+    apply_overrides(masked, common)
+    unpadded = load_config(CONFIGS / "bc_planar_arms.json")
+    unpadded.train.input_robot_data_spec, unpadded.train.output_robot_data_spec = {}, {}  # an override merges dicts
+    apply_overrides(unpadded, [*common,
+                               f"observation.modalities.obs.low_dim={json.dumps(sorted(obs_specs(dataset_path)))}"])
+    return {"unpadded": unpadded, "masked": masked}
+
+
+def bench_masked_train_loop(dataset_path: Path, steps: int, rounds: int, batch_size: int) -> dict:
+    """Steps/s of run_epoch (the config's statistics interval) on the padded + masked path against the unpadded
+    one, the same network and data; rounds alternate between them (and which side runs first)."""
+    from robokit.train.offline import run_epoch
+
+    sides, widths = {}, {}
+    for side, config in masked_configs(dataset_path, batch_size).items():
+        config, ds, algo, batches = algo_in_training(config, dataset_path)
+        every = config.experiment.logging.stats_every_n_steps
+        sides[side] = (lambda n, algo=algo, batches=batches, every=every:
+                       run_epoch(algo, batches, n, epoch=1, progress=False, stats_every=every))
+        widths[side] = {"obs": sum(int(np.prod(s)) for s in ds.obs_key_shapes.values()), "actions": ds.action_dim,
+                        "padded_actions": bool(ds.has_padded_actions)}
+
+    def rate(side: str) -> tuple[float, float]:
+        """(steps per second of wall-clock time, per second of this process's CPU time)."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        sides[side](steps)
+        return steps / (time.perf_counter() - wall), steps / (time.process_time() - cpu)
+
+    for run in sides.values():  # warm-up
+        run(max(steps // 5, 2))
+    rates = {"unpadded": [], "masked": []}
+    for i in range(rounds):
+        for side in (("unpadded", "masked") if i % 2 == 0 else ("masked", "unpadded")):
+            rates[side].append(rate(side))
+    result = {"batch_size": batch_size, "widths": widths}
+    for clock, c in (("wall", 0), ("cpu", 1)):  # CPU time: steadier while other jobs share the cores
+        paired = [m[c] / u[c] for m, u in zip(rates["masked"], rates["unpadded"])]  # adjacent runs: robust to drift
+        result[clock] = {"masked_steps_per_s": statistics.median(r[c] for r in rates["masked"]),
+                         "unpadded_steps_per_s": statistics.median(r[c] for r in rates["unpadded"]),
+                         "ratio": statistics.median(paired), "ratio_min": min(paired), "ratio_max": max(paired)}
+    return result
+
+
+def report_masked_train_loop(args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "planar_arm_3.hdf5"
+        planar_arm_dataset(path, 3, args.masked_demos)
+        r = bench_masked_train_loop(path, args.masked_steps, args.rounds, args.batch_size)
+    w = r["widths"]
+    print(f"masked_train_loop  BC (bc_planar_arms.json, 2x256, batch {r['batch_size']}) on planar_arm_3 demos, padded + "
+          f"masked (obs {w['masked']['obs']} wide with the joint mask, actions {w['masked']['actions']} wide, masked "
+          f"losses) against unpadded (obs {w['unpadded']['obs']}, actions {w['unpadded']['actions']}):")
+    for clock, what in (("cpu", "per CPU second"), ("wall", "per wall-clock second")):
+        c = r[clock]
+        print(f"  {what:<21}: masked {c['masked_steps_per_s']:.1f} steps/s, unpadded {c['unpadded_steps_per_s']:.1f} "
+              f"steps/s, ratio masked/unpadded {c['ratio']:.3f} (pairs {c['ratio_min']:.3f}-{c['ratio_max']:.3f}; "
+              "target >= 0.95)")
+    return r
+
+
 IMAGE_KEY = "agentview_image"
 SECTIONS = ("train_loop", "image_memory", "image_loader", "offline_rl", "evaluation", "precision", "scale",
-            "chunk_train_loop", "chunk_inference")
+            "chunk_train_loop", "chunk_inference", "masked_train_loop")
 
 
 def synthetic_image_dataset(path: Path, n_demos: int = 200, length: int = 50, size: int = 84, seed: int = 0) -> int:
@@ -792,6 +877,9 @@ def parse_args() -> argparse.Namespace:
                         default=list(INFERENCE_VARIANTS), help="samplers / policies timed by chunk_inference")
     parser.add_argument("--inference-chunks", type=int, default=10,
                         help="chunks timed per env count by chunk_inference")
+    parser.add_argument("--masked-steps", type=int, default=300,
+                        help="gradient steps per timed round of masked_train_loop")
+    parser.add_argument("--masked-demos", type=int, default=200, help="planar_arm_3 demos of masked_train_loop")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's); 1 gives steadier figures on a shared machine")
     parser.add_argument("--json", type=Path, default=None,
@@ -844,6 +932,8 @@ def main() -> None:
         figures["chunk_train_loop"] = report_chunk_train_loop(args)
     if "chunk_inference" in args.only:
         figures["chunk_inference"] = report_chunk_inference(args)
+    if "masked_train_loop" in args.only:
+        figures["masked_train_loop"] = report_masked_train_loop(args)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=1))

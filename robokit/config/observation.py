@@ -79,6 +79,9 @@ class EncodersConfig(Section):
     scan: EncoderConfig = param(EncoderConfig(core_class="ScanCore"), "encoder of scan observations")
 
 
+LANGUAGE_CONDITIONING = ("concat", "film")  # observation.language.conditioning (robokit.models.obs_encoder)
+
+
 class LanguageConfig(Section):
     """Language conditioning: each demo's instruction (its HDF5 `lang` attribute, else the dataset's train.data
     `lang`) becomes one more observation input, key "lang", for every algorithm. The text encoder needs no
@@ -87,11 +90,16 @@ class LanguageConfig(Section):
 
     enabled: bool = param(False, "condition the policy on the demos' language instructions (needs them in the data)")
     embedding_dim: int = param(32, "size of the learned instruction embedding fed to the networks")
+    conditioning: str = param("concat", "how the instruction enters the observation encoder: 'concat' (its "
+                              "embedding is one more feature) or 'film' (it scales and shifts the other features)")
 
     def check(self) -> None:
         if isinstance(self.embedding_dim, bool) or self.embedding_dim < 1:
             raise ConfigError(f"config key '{self.key_path('embedding_dim')}' must be a positive integer, "
                               f"got {self.embedding_dim!r}")
+        if self.conditioning not in LANGUAGE_CONDITIONING:
+            raise ConfigError(f"config key '{self.key_path('conditioning')}' must be one of "
+                              f"{', '.join(map(repr, LANGUAGE_CONDITIONING))}, got {self.conditioning!r}")
 
 
 class ObservationConfig(Section):

@@ -14,6 +14,8 @@ encoder_config is the config's `observation.encoder.<modality>` section (or a di
 
 The "language" modality is the instruction (robokit.data.language's bag of words, key LANG), added to the
 observations when `observation.language.enabled`; its encoder is robokit.models.language.LanguageEncoder.
+`observation.language.conditioning` says how its embedding joins the rest: "concat" (one more feature) or
+"film" (it scales and shifts the other keys' features; see ObservationEncoder).
 
 Images are uint8 (H, W, C) in datasets and environments; they stay uint8 until here, where they become float
 (N, C, H, W) in [0, 1] on the device, once per forward.
@@ -206,6 +208,11 @@ class ObservationEncoder(nn.Module):
 
     forward(obs) takes {key: (*lead, *shape)} and returns (*lead, output_dim): any leading dims
     (batch, time) are flattened for the encoders and restored afterwards.
+
+    FiLM (encoder_configs["language"].conditioning == "film", with a "language" key): the other keys' features
+    f (N, F) are modulated by the instruction's embedding e (N, D) instead of being concatenated with it:
+    [scale, shift] = film(e) (a Linear D -> 2F, split in halves), out = f * (1 + scale) + shift, (N, F), so
+    output_dim is F. film starts at zero weights and bias: at initialisation the output is f (the identity).
     """
 
     def __init__(
@@ -225,14 +232,35 @@ class ObservationEncoder(nn.Module):
                 raise ValueError(f"no encoder for modality {modality!r} (key {key!r}); known: {sorted(MODALITY_ENCODERS)}")
             self.encoders[key] = MODALITY_ENCODERS[modality](shape, encoder_configs.get(modality))
         self.output_dim = sum(enc.output_dim for enc in self.encoders.values())
+        #: the language key whose embedding modulates the other features (FiLM), or None (concatenated)
+        self.film_key = None
+        self.film = None
+        if _get(encoder_configs.get("language"), "conditioning", "concat") == "film":
+            self.film_key = next((k for k in self.obs_shapes if obs_modalities.get(k) == "language"), None)
+        if self.film_key is not None:
+            self.output_dim -= self.encoders[self.film_key].output_dim  # F: the modulated features only
+            if self.output_dim == 0:
+                raise ConfigError("observation.language.conditioning='film' scales and shifts the other observation "
+                                  "features, but the instruction is the only input; fix: add observation keys or "
+                                  "use conditioning='concat'")
+            self.film = nn.Linear(self.encoders[self.film_key].output_dim, 2 * self.output_dim)  # D -> 2F
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
 
     def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         features = []
         lead_shape = None
+        embedding = None
         for key, shape in self.obs_shapes.items():
             x = obs[key]
             lead_shape = x.shape[: x.dim() - len(shape)]
             flat = x if len(lead_shape) == 1 else x.reshape(-1, *shape)  # (N, *shape), N = prod(lead)
-            features.append(self.encoders[key](flat))  # (N, D_key)
-        out = features[0] if len(features) == 1 else torch.cat(features, dim=-1)  # (N, D)
-        return out if len(lead_shape) == 1 else out.reshape(*lead_shape, self.output_dim)  # (*lead, D)
+            if key == self.film_key:
+                embedding = self.encoders[key](flat)  # (N, D)
+            else:
+                features.append(self.encoders[key](flat))  # (N, D_key)
+        out = features[0] if len(features) == 1 else torch.cat(features, dim=-1)  # (N, F)
+        if embedding is not None:
+            scale, shift = self.film(embedding).chunk(2, dim=-1)  # (N, F) each
+            out = out * (1 + scale) + shift
+        return out if len(lead_shape) == 1 else out.reshape(*lead_shape, self.output_dim)  # (*lead, F)

@@ -216,8 +216,10 @@ def test_every_algorithm_gets_the_instruction_as_an_input(algo_name):
     assert [tuple(w.shape) for w in weights][:1] == [(7, 5)]
 
 
-def test_training_steps_learn_the_word_embeddings(lang_dataset):
-    """A few BC steps on batches with obs[LANG]: the loss falls and the colour words' embeddings move."""
+@pytest.mark.parametrize("conditioning", ["concat", "film"])
+def test_training_steps_learn_the_word_embeddings(lang_dataset, conditioning):
+    """A few BC steps on batches with obs[LANG]: the loss falls and the colour words' embeddings move (with FiLM
+    too: its zero-initialised layer passes them gradient from the second step on)."""
     import torch
 
     from robokit.data import SequenceDataset
@@ -230,6 +232,7 @@ def test_training_steps_learn_the_word_embeddings(lang_dataset):
     config = config_factory("bc")
     config.observation.modalities.obs.low_dim = OBS_KEYS
     config.observation.language.enabled = True
+    config.observation.language.conditioning = conditioning
     algo = algo_factory("bc", config, obs_key_shapes=ds.obs_key_shapes, ac_dim=ds.action_dim, device="cpu")
     weight = next(p for name, p in algo.nets.named_parameters() if name.endswith(f"encoders.{K.LANG}.weight"))
     before = weight.detach().clone()
@@ -239,6 +242,60 @@ def test_training_steps_learn_the_word_embeddings(lang_dataset):
     moved = (weight.detach() - before).abs().sum(dim=1)  # (V,) per word
     assert all(moved[vocab.index[w]] > 0 for w in ("red", "green", "blue"))
     assert moved[0] == 0  # <unk> never occurs in the training instructions: no gradient
+
+
+def test_film_scales_and_shifts_the_other_features_as_documented():
+    """ObservationEncoder with conditioning 'film': out = f * (1 + scale) + shift, [scale, shift] = film(e)."""
+    import torch
+
+    from robokit.models.obs_encoder import ObservationEncoder
+
+    torch.manual_seed(0)
+    shapes = {"pos": (3,), "vel": (2,), K.LANG: (4,)}
+    encoder = ObservationEncoder(shapes, {K.LANG: "language"},
+                                 {"language": {"embedding_dim": 6, "conditioning": "film"}})
+    assert encoder.output_dim == 5 and encoder.film.in_features == 6 and encoder.film.out_features == 10
+    obs = {"pos": torch.randn(7, 3), "vel": torch.randn(7, 2), K.LANG: torch.rand(7, 4)}
+    f = torch.cat([obs["pos"], obs["vel"]], dim=-1)  # (N, F) the other keys, sorted
+    torch.testing.assert_close(encoder(obs), f)  # zero-initialised: the identity
+    with torch.no_grad():
+        encoder.film.weight.normal_()
+        encoder.film.bias.normal_()
+    e = obs[K.LANG] @ encoder.encoders[K.LANG].weight  # (N, D) mean of the word embeddings
+    film = e @ encoder.film.weight.T + encoder.film.bias  # (N, 2F)
+    scale, shift = film[:, :5], film[:, 5:]
+    torch.testing.assert_close(encoder(obs), f * (1 + scale) + shift)
+    lead = {k: v.reshape(7, 1, *v.shape[1:]) for k, v in obs.items()}  # (B, T, ...) as in sequence batches
+    torch.testing.assert_close(encoder(lead), (f * (1 + scale) + shift).reshape(7, 1, 5))
+    concat = ObservationEncoder(shapes, {K.LANG: "language"}, {"language": {"embedding_dim": 6}})
+    assert concat.output_dim == 11 and concat.film is None
+    with pytest.raises(ConfigError, match="the instruction is the only input"):
+        ObservationEncoder({K.LANG: (4,)}, {K.LANG: "language"}, {"language": {"conditioning": "film"}})
+
+
+def test_unknown_conditioning_is_a_config_error():
+    from robokit.config import apply_overrides
+
+    config = config_factory("bc")
+    with pytest.raises(ConfigError, match="observation.language.conditioning' must be one of 'concat', 'film'"):
+        apply_overrides(config, ["observation.language.conditioning=gate"])
+        config.check()
+
+
+def test_film_run_reloads_and_acts_on_the_instruction(lang_dataset, tmp_path):
+    result = run_script("train.py", "--config", write_config(tmp_path / "c.json"), "--dataset", lang_dataset,
+                        "--output", tmp_path, "--debug", "--no-progress", "--set",
+                        "observation.language.conditioning=film", cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    policy, ckpt = policy_from_checkpoint(next((tmp_path / "lang").iterdir()) / "models" / "last.pth")
+    assert ckpt["config"]["observation"]["language"]["conditioning"] == "film"
+    assert any(name.endswith("film.weight") for name in ckpt["model"])
+    obs = {"joint_pos": np.zeros(3), "joint_vel": np.zeros(3), "fingertip": np.array([0.6, 0.0]),
+           "to_targets": np.array([-0.3, 0.3, -0.2, 0.0, -0.3, -0.3])}
+    policy.start_episode()
+    red = policy(obs, lang="reach the red target")
+    policy.start_episode()
+    assert not np.allclose(red, policy(obs, lang="reach the blue target"), atol=1e-4)
 
 
 def test_online_rl_refuses_language_conditioning():

@@ -3,11 +3,14 @@
 Each probe trains a few steps at one batch size in a fresh process (so an out-of-memory error or a fragmented
 allocator cannot spoil the next probe) and reports torch's peak reserved CUDA memory. Memory grows about
 linearly with the batch, so after two probes a line through them predicts the largest batch under
-`SAFETY x capacity`; that prediction is probed too, and shrunk until it fits. The answer is cached per config,
-dataset and device in `~/.cache/robokit/auto_batch_size.json`. Without CUDA there is nothing to measure: the
+`SAFETY x capacity`; that prediction is probed too, and shrunk until it fits. A probe trains on the run's own
+datasets (every `train.data` entry: batches of the weighted union, padded to the largest robot's layout), so a
+multi-dataset run is measured at its largest shapes, not at its first dataset's. The answer is cached per config,
+datasets and device in `~/.cache/robokit/auto_batch_size.json`. Without CUDA there is nothing to measure: the
 run uses CPU_FALLBACK with a note.
 
-    python -m robokit.train.auto_batch CONFIG.json DATASET BATCH DEVICE   # one probe; prints {"peak_bytes": ...}
+    python -m robokit.train.auto_batch CONFIG.json BATCH DEVICE   # one probe on the config's train.data; prints
+                                                                  # {"peak_bytes": ...}
 """
 
 import hashlib
@@ -84,25 +87,31 @@ def search_batch_size(probe: Callable[[int], float | None], capacity: float, max
     return lo, probes
 
 
-def cache_key(config, dataset_path: str, device: torch.device) -> str:
-    """What the answer depends on: the config but its batch size and bookkeeping, the dataset file, the device."""
+def cache_key(config, device: torch.device) -> str:
+    """What the answer depends on: the config but its batch size and bookkeeping, every dataset file of
+    `train.data` (its entries' weights, filter keys and limits are part of the config), the device."""
+    from robokit.data.multi_dataset import run_entries
+
     plain = config.to_dict()
-    plain["train"] = {k: v for k, v in plain["train"].items() if k not in ("batch_size", "output_dir", "data")}
+    plain["train"] = {k: v for k, v in plain["train"].items() if k not in ("batch_size", "output_dir")}
     plain.pop("experiment", None)
     plain.pop("meta", None)
-    stat = os.stat(dataset_path)
+    files = []
+    for entry in run_entries(config):
+        stat = os.stat(entry.path)
+        files.append([os.path.abspath(entry.path), stat.st_size, stat.st_mtime_ns])
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-    text = json.dumps([plain, os.path.abspath(dataset_path), stat.st_size, stat.st_mtime_ns, name,
-                       torch.__version__], sort_keys=True)
+    text = json.dumps([plain, files, name, torch.__version__], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def probe_in_subprocess(config, dataset_path: str, batch_size: int, device: torch.device) -> float | None:
-    """Peak reserved CUDA bytes of PROBE_STEPS training steps at `batch_size`, in a fresh process; None on OOM."""
+def probe_in_subprocess(config, batch_size: int, device: torch.device) -> float | None:
+    """Peak reserved CUDA bytes of PROBE_STEPS training steps at `batch_size` on the config's datasets, in a fresh
+    process; None on OOM."""
     with tempfile.TemporaryDirectory() as folder:
         config_path = Path(folder) / "config.json"
         config.dump(config_path)
-        result = subprocess.run([sys.executable, "-m", "robokit.train.auto_batch", str(config_path), dataset_path,
+        result = subprocess.run([sys.executable, "-m", "robokit.train.auto_batch", str(config_path),
                                  str(batch_size), str(device)], capture_output=True, text=True)
     lines = result.stdout.strip().splitlines()
     if result.returncode == 0 and lines:
@@ -112,8 +121,9 @@ def probe_in_subprocess(config, dataset_path: str, batch_size: int, device: torc
     raise RuntimeError(f"auto batch-size probe at {batch_size} failed:\n{result.stderr[-2000:]}")
 
 
-def resolve_batch_size(config, dataset_path: str, dataset_len: int, device: torch.device, log=print) -> int:
-    """Turn train.batch_size="auto" into a number (cached), and write it into the config, which the run saves."""
+def resolve_batch_size(config, dataset_len: int, device: torch.device, log=print) -> int:
+    """Turn train.batch_size="auto" into a number (cached), and write it into the config, which the run saves.
+    The datasets are the config's `train.data` (all of them); `dataset_len`: the samples of their union."""
     if config.train.batch_size != "auto":
         return config.train.batch_size
     if device.type != "cuda":
@@ -121,14 +131,14 @@ def resolve_batch_size(config, dataset_path: str, dataset_len: int, device: torc
             "set train.batch_size to choose another")
         config.train.batch_size = min(CPU_FALLBACK, dataset_len)
         return config.train.batch_size
-    key = cache_key(config, dataset_path, device)
+    key = cache_key(config, device)
     cache = json.loads(CACHE.read_text()) if CACHE.is_file() else {}
     if key in cache:
         batch = int(cache[key])
         log(f"train.batch_size=auto: {batch} (cached for this config, dataset and GPU in {CACHE})")
     else:
         capacity = torch.cuda.get_device_properties(device).total_memory
-        batch, probes = search_batch_size(lambda b: probe_in_subprocess(config, dataset_path, b, device), capacity,
+        batch, probes = search_batch_size(lambda b: probe_in_subprocess(config, b, device), capacity,
                                           max_batch=dataset_len)
         shown = ", ".join(f"{b}: {'OOM' if m is None else f'{m / 2**30:.2f} GiB'}" for b, m in probes)
         log(f"train.batch_size=auto: {batch} ({len(probes)} probes: {shown}; {SAFETY:.0%} of "
@@ -139,22 +149,32 @@ def resolve_batch_size(config, dataset_path: str, dataset_len: int, device: torc
     return batch
 
 
-def _probe_main(config_path: str, dataset_path: str, batch_size: str, device: str) -> None:
-    """One probe (run as `python -m robokit.train.auto_batch ...`): a few steps, then the peak as JSON."""
+def probe_training(config, batch_size: int, device: torch.device) -> tuple:
+    """(training dataset, algo in train mode, batch iterator) of a probe at `batch_size`: the run's datasets
+    (every train.data entry: one SequenceDataset, or the weighted union of several, whose batches mix them and are
+    padded to the layout of all their robots), loaded, given their instructions and batched as train.py does."""
     from robokit.algo import algo_factory
-    from robokit.config import load_config
-    from robokit.train.offline import batch_stream, load_datasets
+    from robokit.data.multi_dataset import run_entries
+    from robokit.train.offline import attach_language, batch_stream, load_datasets
 
-    config = load_config(config_path)
     config.train.batch_size = int(batch_size)
     config.experiment.validate = False
-    device = torch.device(device)
-    train_ds, _ = load_datasets(config, dataset_path)
+    entries = run_entries(config)
+    train_ds, _ = load_datasets(config, entries[0].path, entries)
+    attach_language(config, train_ds)
     algo = algo_factory(config.algo_name, config, obs_key_shapes=train_ds.obs_key_shapes, ac_dim=train_ds.action_dim,
                         device=device)
     algo.set_steps_per_epoch(PROBE_STEPS)
     algo.set_train()
-    batches = batch_stream(train_ds, config.train.batch_size, 0, config.train.seed)
+    return train_ds, algo, batch_stream(train_ds, config.train.batch_size, 0, config.train.seed)
+
+
+def _probe_main(config_path: str, batch_size: str, device: str) -> None:
+    """One probe (run as `python -m robokit.train.auto_batch ...`): a few steps, then the peak as JSON."""
+    from robokit.config import load_config
+
+    device = torch.device(device)
+    _, algo, batches = probe_training(load_config(config_path), int(batch_size), device)
     torch.cuda.reset_peak_memory_stats(device)
     for _ in range(PROBE_STEPS):
         algo.train_on_batch(algo.process_batch_for_training(next(batches)), epoch=1)
@@ -163,4 +183,4 @@ def _probe_main(config_path: str, dataset_path: str, batch_size: str, device: st
 
 
 if __name__ == "__main__":
-    _probe_main(*sys.argv[1:5])
+    _probe_main(*sys.argv[1:4])

@@ -346,7 +346,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
     device = resolve_device(device, config.train.cuda)  # a bad --device fails before any data is read
     check_output_dir(config, output_dir)
     entries = run_entries(config, dataset_path)  # --dataset, or train.data: a path or several entries (issue 19)
-    dataset_path = entries[0].path  # the first dataset: messages, the batch-size probes
+    dataset_path = entries[0].path  # the first dataset: messages
     cameras = camera_slots(config, [e.path for e in entries])  # robots without a camera get zero images there
     for entry in entries:
         check_dataset(entry.path, obs_keys=file_obs_keys(config, entry.path, cameras),
@@ -365,7 +365,7 @@ def train(config, dataset_path=None, output_dir=None, device=None, debug: bool =
         if dist is not None:
             raise ConfigError("train.batch_size=auto is not measured under torchrun (every rank would probe); fix: "
                               "run once without torchrun to find it (it is cached), then set train.batch_size")
-        resolve_batch_size(config, dataset_path, len(train_ds), device)
+        resolve_batch_size(config, len(train_ds), device)  # probes train on every train.data entry
     targets, primary = eval_targets(config, train_ds, entries)
     env_args = next(iter(targets.values()), None) or env_args_for_run(config, train_ds.env_args)
     datasets_record = dataset_records(entries, train_ds, lambda name, ds: targets.get(name)

@@ -71,3 +71,57 @@ def test_auto_on_cpu_uses_the_documented_fallback(fetch_push_dataset, tmp_path):
     assert f"no CUDA device to measure, so the batch size is {CPU_FALLBACK}" in result.stdout
     saved = json.loads(next(tmp_path.glob("*/*/config.json")).read_text())
     assert saved["train"]["batch_size"] == CPU_FALLBACK  # the run's config holds the number it trained with
+
+
+def _two_arm_config(paths):
+    """configs/bc_planar_arms.json on train.data = the given files, with an empty output spec: every action the
+    files name, padded to the widest robot's."""
+    from robokit.config import load_config
+
+    config = load_config(REPO / "configs" / "bc_planar_arms.json")
+    config.train.output_robot_data_spec = {}
+    apply_overrides(config, [f"train.data={json.dumps([str(p) for p in paths])}", "experiment.validate=false",
+                             "algo.actor_layer_dims=[16]"])
+    return config
+
+
+def test_probes_train_on_every_dataset_at_the_largest_layout(planar_arm_files):
+    """A probe of a multi-dataset run trains on batches of the union (both robots, padded to the 4-link arm's
+    4 action slots), not on its first dataset (the 3-link arm alone: 3 actions, fewer samples)."""
+    import torch
+
+    from robokit.train.auto_batch import probe_training
+    from robokit.utils import batch_keys as K
+
+    cpu = torch.device("cpu")
+    arms = [planar_arm_files[3], planar_arm_files[4]]
+    first_ds, first_algo, _ = probe_training(_two_arm_config(arms[:1]), 8, cpu)
+    train_ds, algo, batches = probe_training(_two_arm_config(arms), 8, cpu)
+    assert (first_algo.ac_dim, algo.ac_dim) == (3, 4)
+    assert len(train_ds) == len(first_ds) + len(train_ds.datasets[1]) and len(train_ds.datasets) == 2
+    seen = set()
+    for _ in range(8):
+        batch = next(batches)
+        assert batch[K.ACTIONS].shape == (8, 1, 4) and batch[K.ACTION_MASK].shape == (8, 4)
+        seen |= set(batch[K.DATASET_INDEX].tolist())
+        info = algo.train_on_batch(algo.process_batch_for_training(batch), epoch=1)  # a probe's step runs
+        assert torch.isfinite(info["losses"]["action_loss"])
+    assert seen == {0, 1}  # the combined sampler: both robots' samples
+
+
+def test_the_cached_answer_depends_on_every_dataset(planar_arm_files, tmp_path):
+    import os
+    import shutil
+
+    import torch
+
+    from robokit.train.auto_batch import cache_key
+
+    second = tmp_path / "planar_arm_4.hdf5"
+    shutil.copy(planar_arm_files[4], second)
+    config = _two_arm_config([planar_arm_files[3], second])
+    key = cache_key(config, torch.device("cpu"))
+    assert cache_key(_two_arm_config([planar_arm_files[3]]), torch.device("cpu")) != key
+    stat = os.stat(second)
+    os.utime(second, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the second file changed
+    assert cache_key(config, torch.device("cpu")) != key

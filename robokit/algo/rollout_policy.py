@@ -42,14 +42,14 @@ class RolloutPolicy:
                  language=None):
         self.policy = policy
         self.language = language
+        self.robot = robot
         #: the observation keys the caller gives (the instruction, key LANG, comes from `lang=`)
         self._obs_shapes = {k: v for k, v in policy.obs_shapes.items() if k != K.LANG}
-        if self.needs_lang and language is None:
+        if K.LANG in policy.obs_shapes and language is None:
             raise ConfigError("this policy is language-conditioned but has no vocabulary; fix: load it with "
                               "policy_from_checkpoint (the checkpoint holds the vocabulary) or pass language=")
         self.obs_normalization_stats = obs_normalization_stats
         self.action_normalization_stats = action_normalization_stats
-        self.robot = robot
         if robot is not None and robot.action_mask is not None:  # which output dims are real (diffusion samples them)
             policy.inference_action_mask = torch.as_tensor(robot.action_mask, device=policy.device)
         self.frame_stack = int(getattr(policy.global_config.train, "frame_stack", 1))
@@ -63,8 +63,9 @@ class RolloutPolicy:
 
     @property
     def needs_lang(self) -> bool:
-        """Whether every call needs `lang=` (the policy was trained with observation.language.enabled)."""
-        return K.LANG in self.policy.obs_shapes
+        """Whether every call needs `lang=` (the policy was trained with observation.language.enabled), unless the
+        robot's language slot is masked (`RobotAdapter.reads_language`: it was trained without instructions)."""
+        return K.LANG in self.policy.obs_shapes and (self.robot is None or self.robot.reads_language)
 
     def _lang_input(self, lang, n: int, batched: bool) -> torch.Tensor:
         """The instruction(s) as the bag of words the policy was trained on, (n, V) on the device."""
@@ -132,6 +133,9 @@ class RolloutPolicy:
         """Action (A,) for one observation, or (N, A) for a batch of N observations.
 
         lang: the instruction of a language-conditioned policy: a string, or a list of N strings (one per env)."""
+        if lang is not None and not self.needs_lang and K.LANG in self.policy.obs_shapes:
+            raise ConfigError(f"robot '{self.robot.robot}' reads no instruction (its input robot data spec lists no "
+                              "language: its language input is masked, as in training); call it without lang")
         if lang is not None and not self.needs_lang:
             raise ConfigError("this policy was trained without language instructions (observation.language.enabled "
                               "was false); call it without lang")
@@ -146,6 +150,8 @@ class RolloutPolicy:
         n = next(iter(obs.values())).shape[0]
         if self.needs_lang:
             obs[K.LANG] = self._lang_input(lang, n, batched)  # (B, V), stacked over frames like any key
+        elif K.LANG in self.policy.obs_shapes:  # a robot trained without instructions: the zero input it had
+            obs[K.LANG] = torch.zeros((n, self.language.size), device=self.device)
         if self._fresh is None or len(self._fresh) != n:  # first call, or another batch size: all envs start
             self._fresh = np.ones(n, dtype=bool)
             self._frames = None

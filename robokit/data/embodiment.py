@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robokit.errors import ConfigError, DatasetError
+from robokit.utils import batch_keys as K
 
 STD_EPS = 1e-3  # robokit.utils.normalization.STD_EPS, repeated so that this module does not import torch
 #: a padded obs key's mask as an input of its own: "<key>_mask" (W,) float, 1 at the robot's slots, 0 elsewhere
@@ -869,7 +870,8 @@ class RobotAdapter:
     def __init__(self, robot: str, embodiment: Embodiment, model_obs_shapes: Mapping[str, tuple],
                  record: RobotData, spec=None):
         self.robot, self.embodiment, self.record = robot, embodiment, record
-        self.model_obs_shapes = {k: tuple(v) for k, v in model_obs_shapes.items()}
+        #: the model's inputs this adapter makes (not the instruction, obs key "lang": RolloutPolicy's lang=)
+        self.model_obs_shapes = {k: tuple(v) for k, v in model_obs_shapes.items() if k != K.LANG}
         inputs, outputs = self._split_spec(spec)
         lay_in, lay_out = record.input_layout, record.output_layout
         trained = robot in record.embodiments
@@ -883,12 +885,22 @@ class RobotAdapter:
             raise ConfigError("feeding a robot by names to a model with align='names' slots is not supported yet")
         offered = ({dt: lay_in.width(dt) for dt in lay_in.flat_data_types} if lay_in is not None else {})
         offered.update({dt: len(keys) for dt, keys in record.camera_slots.items()})
+        if lay_in is not None and DataType.LANGUAGE in lay_in.data_types:
+            offered[DataType.LANGUAGE] = 1  # the instruction (RolloutPolicy's lang=), masked for robots without one
         for dt, names in inputs.items():
             if dt not in offered:
                 raise ConfigError(f"robot '{robot}': the model has no input slot for {dt.value} "
                                   f"{list(names)} (its input slots: "
                                   f"{', '.join(f'{d.value} x{w}' for d, w in offered.items()) or 'none'})")
         for dt, width in offered.items():
+            if dt is DataType.LANGUAGE:  # real when the robot's spec (the training one, else `spec`) lists language
+                names = inputs[dt] if dt in inputs else (lay_in.spec.names(robot, dt) if robot in lay_in.spec else ())
+                if len(names) > 1:
+                    raise ConfigError(f"robot '{robot}' lists {len(names)} language items {list(names)}; a robot "
+                                      "reads one instruction: list one name")
+                self.input_items[dt] = tuple(names)
+                self.obs_masks[dt.value] = np.array([bool(names)])
+                continue
             if dt in record.camera_slots and trained and dt not in inputs:  # as in training: each camera slot is
                 keys = record.camera_slots[dt]  # the robot's camera of that obs key, or black
                 sources = [k if names_camera(embodiment, k, dt) else None for k in keys]
@@ -993,6 +1005,13 @@ class RobotAdapter:
                 self._locate(dt, [name], self.embodiment.items(actions=True))
 
     # -- use
+    @property
+    def reads_language(self) -> bool:
+        """False when the model has a language slot (a spec that lists language) that this robot's spec leaves out:
+        its instruction input is then zero, as in training."""
+        mask = self.obs_masks.get(DataType.LANGUAGE.value)
+        return mask is None or bool(mask[0])
+
     @property
     def obs_keys(self) -> list[str]:
         """The robot's obs keys that the model reads (directly or by name)."""

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from robokit.data import hdf5_format as fmt
-from robokit.data.embodiment import mask_key, masked_gaussian_stats, masked_min_max_stats, padded_key_of
+from robokit.data.embodiment import (CAMERA_TYPES, DataType, mask_key, masked_gaussian_stats, masked_min_max_stats,
+                                     padded_key_of)
 from robokit.errors import DatasetError
 from robokit.utils import batch_keys as K
 from robokit.utils.normalization import gaussian_stats, min_max_stats, normalize, stats_to_numpy
@@ -192,12 +193,18 @@ class SequenceDataset(Dataset):
         if self.obs_layout is None:
             return {}
         robots = self._layout_robots(self.obs_layout, "observations", "input")
-        unsupported = [dt.value for dt in self.obs_layout.data_types if dt not in self.obs_layout.flat_data_types]
-        if unsupported:
-            raise DatasetError(f"obs_layout: padding {', '.join(unsupported)} (camera / language slots) is not "
-                               "supported by SequenceDataset yet; give those as plain obs keys")
+        cameras = [dt.value for dt in self.obs_layout.data_types if dt in CAMERA_TYPES]
+        if cameras:
+            raise DatasetError(f"the input robot data spec lists {', '.join(cameras)}: cameras are not chosen there; "
+                               "fix: name the camera obs keys in observation.modalities.obs.rgb / depth (a robot "
+                               "without one of them gets a zero image there and a camera mask)")
+        language = DataType.LANGUAGE in self.obs_layout.data_types
+        if language and self.obs_layout.width(DataType.LANGUAGE) != 1:
+            raise DatasetError("the input robot data spec lists several language items for a robot; a demo has one "
+                               "instruction: list one name, e.g. \"language\": [\"instruction\"]")
         self._padded_obs_keys = [dt.value for dt in self.obs_layout.flat_data_types]
         offered = self._padded_obs_keys + [mask_key(k) for k in self._padded_obs_keys]
+        offered += [mask_key(DataType.LANGUAGE.value)] if language else []
         wanted = offered if obs_keys is None else [k for k in obs_keys if k in offered]
         self._padded = {k: (self.obs_layout.width(padded_key_of(k)),) for k in wanted}
         offsets = self.obs_layout.flat_offsets()
@@ -334,8 +341,13 @@ class SequenceDataset(Dataset):
         if self.action_layout is not None:
             self._ep_action_mask = np.stack([self.action_layout.flat_mask(r) for r in robots])  # (E, W)
         cameras = self.camera_slots.keys if self.camera_slots is not None else {}
+        language = DataType.LANGUAGE.value
         self._ep_obs_masks = {k: np.stack([self.obs_layout.mask(r, k) for r in robots])  # {key: (E, W)}
-                              for k in dict.fromkeys(padded_key_of(k) for k in self._padded) if k not in cameras}
+                              for k in dict.fromkeys(padded_key_of(k) for k in self._padded)
+                              if k not in cameras and k != language}
+        if self.obs_layout is not None and DataType.LANGUAGE in self.obs_layout.data_types:
+            declared = np.stack([self.obs_layout.mask(r, language) for r in robots])  # (E, 1) the robot reads one
+            self._ep_obs_masks[language] = declared & np.array([x is not None for x in self.demo_langs])[:, None]
         for dt in cameras:  # {camera data type: (E, n_slots)}
             self._ep_obs_masks[dt.value] = np.stack([self.camera_slots.mask(self._embodiments.get(r), dt)
                                                      for r in robots])
@@ -491,7 +503,15 @@ class SequenceDataset(Dataset):
     def set_language(self, vocabulary) -> None:
         """Give every batch obs[LANG] (B, T, V): each demo's instruction as `vocabulary.bag_of_words` (a
         robokit.data.language.Vocabulary). Every selected demo needs an instruction: this is the one check of that
-        (training and validation sets, MultiDataset's children, direct use), a DatasetError (one line) otherwise."""
+        (training and validation sets, MultiDataset's children, direct use), a DatasetError (one line) otherwise.
+        With an obs_layout whose spec lists language (robots with and without instructions), a demo without one, or
+        of a robot whose spec does not list language, gets a zero obs[LANG] and False in OBS_MASK["language"]."""
+        real = self._ep_obs_masks.get(DataType.LANGUAGE.value)  # (E, 1), only when the spec lists language
+        if real is not None:
+            langs = [lang if ok else "" for lang, ok in zip(self.demo_langs, real[:, 0])]
+            self._lang_table = vocabulary.bag_of_words(langs)  # (E, V), rows of masked demos 0
+            self.obs_key_shapes[K.LANG] = (vocabulary.size,)
+            return
         missing = [d for d, lang in zip(self.demo_names, self.demo_langs) if lang is None]
         if missing:
             split = f" (filter key '{self.filter_by_attribute}')" if self.filter_by_attribute else ""
@@ -625,8 +645,8 @@ class SequenceDataset(Dataset):
             batch[K.PAD_MASK] = torch.from_numpy(real)
         if self._ep_action_mask is not None:
             batch[K.ACTION_MASK] = torch.from_numpy(self._ep_action_mask[ep])  # (B, W)
-        cameras = [dt.value for dt in self.camera_slots.keys] if self.camera_slots is not None else []
-        masked = [k for k in self.obs_keys + cameras if k in self._ep_obs_masks]
+        masked = [k for k in self.obs_keys + [dt.value for dt in (*CAMERA_TYPES, DataType.LANGUAGE)]
+                  if k in self._ep_obs_masks]
         if masked:
             batch[K.OBS_MASK] = {k: torch.from_numpy(self._ep_obs_masks[k][ep]) for k in masked}  # {key: (B, W)}
         return batch

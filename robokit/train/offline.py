@@ -576,9 +576,13 @@ def language_enabled(config) -> bool:
 
 def attach_language(config, train_ds, valid_ds=None) -> Vocabulary | None:
     """With observation.language.enabled: the vocabulary of the training demos' instructions, given to the datasets
-    (batches then carry obs[LANG]); set_language's DatasetError (one line) when a demo has no instruction. None
-    when off."""
+    (batches then carry obs[LANG]); set_language's DatasetError (one line) when a demo has no instruction, unless
+    train.input_robot_data_spec lists language (then such demos get a masked, zero instruction). None when off."""
     if not language_enabled(config):
+        layout = train_ds.obs_layout
+        if layout is not None and DataType.LANGUAGE in layout.data_types:
+            raise ConfigError("train.input_robot_data_spec lists language but observation.language.enabled is false; "
+                              "fix: set observation.language.enabled=true, or leave language out of the spec")
         return None
     vocabulary = Vocabulary.from_instructions(lang for lang in train_ds.demo_langs if lang is not None)
     train_ds.set_language(vocabulary)

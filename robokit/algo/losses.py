@@ -29,7 +29,8 @@ def action_dim_mask(pred: torch.Tensor, mask: torch.Tensor | None, action_mask: 
     dims = action_mask.to(device=pred.device, dtype=torch.bool)
     if dims.ndim == 2 and pred.ndim > 2:
         dims = dims.reshape(dims.shape[0], *([1] * (pred.ndim - 2)), dims.shape[-1])
-    dims = dims.expand(pred.shape)
+    if dims.shape != pred.shape:  # (B, A) masks of (B, A) predictions, the common case, need no view
+        dims = dims.expand(pred.shape)
     if mask is not None:
         dims = dims & mask.to(device=pred.device, dtype=torch.bool).unsqueeze(-1)
     return dims

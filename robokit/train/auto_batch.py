@@ -1,7 +1,8 @@
 """`train.batch_size="auto"`: the largest batch that fits the GPU with a safety margin.
 
 Each probe trains a few steps at one batch size in a fresh process (so an out-of-memory error or a fragmented
-allocator cannot spoil the next probe) and reports torch's peak reserved CUDA memory. Memory grows about
+allocator cannot spoil the next probe) and reports torch's peak reserved CUDA memory (on the CPU, which is never
+searched, the process's peak RSS, so that a probe runs in the tests). Memory grows about
 linearly with the batch, so after two probes a line through them predicts the largest batch under
 `SAFETY x capacity`; that prediction is probed too, and shrunk until it fits. A probe trains on the run's own
 datasets (every `train.data` entry: batches of the weighted union, padded to the largest robot's layout), so a
@@ -175,11 +176,19 @@ def _probe_main(config_path: str, batch_size: str, device: str) -> None:
 
     device = torch.device(device)
     _, algo, batches = probe_training(load_config(config_path), int(batch_size), device)
-    torch.cuda.reset_peak_memory_stats(device)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     for _ in range(PROBE_STEPS):
         algo.train_on_batch(algo.process_batch_for_training(next(batches)), epoch=1)
-    torch.cuda.synchronize(device)
-    print(json.dumps({"peak_bytes": torch.cuda.max_memory_reserved(device)}))
+    if cuda:
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_reserved(device)
+    else:  # never searched on the CPU; the process's peak RSS (KiB on Linux) lets the probe run anywhere (tests)
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"peak_bytes": peak}))
 
 
 if __name__ == "__main__":

@@ -125,3 +125,14 @@ def test_the_cached_answer_depends_on_every_dataset(planar_arm_files, tmp_path):
     stat = os.stat(second)
     os.utime(second, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the second file changed
     assert cache_key(config, torch.device("cpu")) != key
+
+
+def test_a_probe_process_trains_on_the_configs_datasets(planar_arm_files):
+    """The probe's own process (`python -m robokit.train.auto_batch CONFIG BATCH DEVICE`, as resolve_batch_size runs
+    it) reads the datasets from the config's train.data and reports a peak; on the CPU its peak RSS."""
+    import torch
+
+    from robokit.train.auto_batch import probe_in_subprocess
+
+    peak = probe_in_subprocess(_two_arm_config([planar_arm_files[3], planar_arm_files[4]]), 8, torch.device("cpu"))
+    assert isinstance(peak, int) and peak > 2**20

@@ -30,14 +30,15 @@ flat observation slices such as the robot's own state (see robokit/envs/cameras.
     python scripts/generate_dataset.py --env FetchPush-v4 --n-demos 200 --out datasets/fetch_push_image.hdf5 \
         --camera-size 84 --obs-slice robot0_eef_pos=observation[0:3] --obs-slice robot0_gripper_qpos=observation[9:11]
 
-robosuite (the robosuite extra): Lift and PickPlaceCan with a Panda and robomimic's OSC_POSE controller write
-robomimic's own layout, env_args type 1 as robomimic writes it, each demo's `states` (flattened MuJoCo state per
-step) and attrs `model_file` (the episode's MJCF) and `ep_meta`, so robomimic's playback opens the file.
+robosuite (the robosuite extra): Lift, PickPlaceCan and NutAssemblySquare with a Panda and robomimic's OSC_POSE
+controller write robomimic's own layout, env_args type 1 as robomimic writes it, each demo's `states` (flattened
+MuJoCo state per step) and attrs `model_file` (the episode's MJCF) and `ep_meta`, so robomimic's playback opens it.
 --camera-size 84 records agentview_image and robot0_eye_in_hand_image (or --camera-names); episodes are cut at
 --max-steps (default 400 for robosuite, robomimic's rollout horizon for these tasks):
 
     python scripts/generate_dataset.py --env Lift --n-demos 200 --out datasets/lift.hdf5
     python scripts/generate_dataset.py --env PickPlaceCan --n-demos 200 --out datasets/can_image.hdf5 --camera-size 84
+    python scripts/generate_dataset.py --env NutAssemblySquare --n-demos 200 --out datasets/square.hdf5
 
 Language tasks (robokit/PlanarArmLang-v0: which of three coloured targets to reach): each demo's instruction,
 e.g. "reach the red target", is stored as its `lang` attribute (datasets/README.md), for language-conditioned
@@ -125,12 +126,12 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f"{args.out} already exists; pass --overwrite to replace it")
 
 
-ROBOSUITE_MAX_STEPS = 400  # robomimic's rollout horizon for Lift and PickPlaceCan (robosuite's own is 1000)
+ROBOSUITE_MAX_STEPS = 400  # robomimic's rollout horizon for Lift, Can and Square (robosuite's own is 1000)
 ROBOSUITE_CAMERAS = ("agentview", "robot0_eye_in_hand")
 
 
 def is_robosuite_task(env_name: str) -> bool:
-    """Whether `env_name` is a robosuite task with a scripted expert ("Lift", "PickPlaceCan")."""
+    """Whether `env_name` is a robosuite task with a scripted expert ("Lift", "PickPlaceCan", "NutAssemblySquare")."""
     return env_name in ROBOSUITE_EXPERTS
 
 

@@ -1,4 +1,4 @@
-"""robosuite's scripted experts (Lift, PickPlaceCan) and generate_dataset.py's robomimic layout for them (issue 22).
+"""robosuite's scripted experts (Lift, PickPlaceCan, NutAssemblySquare) and generate_dataset.py's robomimic layout for them (issue 22).
 
 Needs the robosuite extra (.venv-robosuite); skipped without it. Episodes are few and short: the success rates over
 many episodes are measured by hand and written in datasets/README.md.
@@ -14,8 +14,9 @@ pytest.importorskip("robosuite")
 
 from robokit.envs import create_env, make_expert  # noqa: E402
 from robokit.envs.experts import has_expert, run_expert_episode  # noqa: E402
-from robokit.envs.experts.robosuite_tasks import (OBJECT_SLICES, quat_to_matrix,  # noqa: E402
-                                                  rotation_to_axis_angle, yaw_rotation)
+from robokit.envs.experts.robosuite_tasks import (OBJECT_SLICES, SQUARE_PEG_XY,  # noqa: E402
+                                                  NutAssemblySquareExpert, quat_to_matrix, rotation_to_axis_angle,
+                                                  yaw_rotation)
 from robokit.envs.robosuite_env import robomimic_env_args  # noqa: E402
 from script_runner import run_script  # noqa: E402
 
@@ -38,6 +39,13 @@ def can_env():
     env.close()
 
 
+@pytest.fixture(scope="module")
+def square_env():
+    env = create_env(robomimic_env_args("NutAssemblySquare"))
+    yield env
+    env.close()
+
+
 def test_rotation_helpers_round_trip():
     for axis_angle in ([0.3, -0.2, 0.1], [0.0, 0.0, 3.1], [np.pi - 1e-5, 0.0, 0.0]):
         axis_angle = np.asarray(axis_angle)
@@ -50,7 +58,7 @@ def test_rotation_helpers_round_trip():
     np.testing.assert_allclose(quat_to_matrix(half_turn_about_z), yaw_rotation(np.pi), atol=1e-12)
 
 
-@pytest.mark.parametrize("env_fixture", ["lift_env", "can_env"])
+@pytest.mark.parametrize("env_fixture", ["lift_env", "can_env", "square_env"])
 def test_object_slices_read_the_object_position_robosuite_names(env_fixture, request):
     """The experts read the object's pose from robomimic's flat "object" at OBJECT_SLICES: check it against the
     named observables of robosuite itself."""
@@ -81,6 +89,27 @@ def test_can_expert_succeeds_on_seeded_episodes(can_env):
         assert episode.success, f"PickPlaceCan expert failed from seed {seed} in {len(episode)} steps"
         can = episode.next_obs["object"][-1][OBJECT_SLICES["PickPlaceCan"][1]]
         assert 0.1 < can[0] < 0.295 and 0.28 < can[1] < 0.525 and can[2] < 0.9  # in its quadrant of bin 2
+
+
+def test_square_nut_yaw_turns_the_handle_toward_the_robot_or_sideways():
+    turn = NutAssemblySquareExpert.placing_yaw_error
+    assert turn(np.pi - 0.1) == pytest.approx(0.1) and turn(-np.pi + 0.1) == pytest.approx(-0.1)  # wraps around
+    assert turn(0.3) == pytest.approx(np.pi / 2 - 0.3)  # not to yaw 0 (handle away from the robot, out of reach)
+    assert turn(-0.3) == pytest.approx(-np.pi / 2 + 0.3) and turn(2.5) == pytest.approx(np.pi - 2.5)
+
+
+def test_square_expert_puts_the_nut_on_its_peg(square_env):
+    """The success count over a handful of seeds (50/50 over seeds 100-149 measured in datasets/README.md)."""
+    expert = make_expert("NutAssemblySquare")
+    successes = 0
+    for seed in (0, 1, 2, 3):
+        episode = run_expert_episode(square_env, expert, seed=seed, max_steps=400)
+        successes += episode.success
+        if episode.success:  # ended by the task's own check: the nut around the square peg, low, hand away
+            assert square_env.base_env._check_success()
+            nut = episode.next_obs["object"][-1][OBJECT_SLICES["NutAssemblySquare"][1]]
+            assert np.all(np.abs(nut[:2] - SQUARE_PEG_XY) < 0.03) and nut[2] < 0.87
+    assert successes == 4
 
 
 def test_noisy_expert_is_reproducible_and_bounded(lift_env):
@@ -146,6 +175,28 @@ def test_generate_dataset_records_the_two_robomimic_cameras(tmp_path):
         kwargs = json.loads(f["data"].attrs["env_args"])["env_kwargs"]
         assert kwargs["use_camera_obs"] is True and kwargs["camera_names"] == ["agentview", "robot0_eye_in_hand"]
         assert kwargs["camera_heights"] == 32 and kwargs["camera_widths"] == 32
+
+
+def test_generate_dataset_writes_square_demos_that_replay(tmp_path):
+    out = tmp_path / "square.hdf5"
+    run_script("generate_dataset.py", "--env", "NutAssemblySquare", "--n-demos", "1", "--out", out,
+               "--valid-ratio", "0", check=True)
+    with h5py.File(out, "r") as f:
+        env_args = json.loads(f["data"].attrs["env_args"])
+        assert env_args["env_name"] == "NutAssemblySquare" and env_args["env_kwargs"]["robots"] == ["Panda"]
+        demo = f["data/demo_0"]
+        T = int(demo.attrs["num_samples"])
+        assert demo["obs/object"].shape == (T, 14) and demo["actions"].shape == (T, 7)
+        assert demo["dones"][-1] == 1 and demo["rewards"][-1] == 1.0
+        model_file, first_state, actions = demo.attrs["model_file"], demo["states"][0], demo["actions"][()]
+    env = create_env(env_args)
+    try:  # the recorded actions from the first state put the nut on the peg again
+        env.reset_to({"model": model_file, "states": first_state})
+        for action in actions:
+            env.step(action)
+        assert env.is_success()
+    finally:
+        env.close()
 
 
 def test_robosuite_only_options_are_one_line_errors(tmp_path):

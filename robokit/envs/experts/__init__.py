@@ -11,7 +11,8 @@ from robokit.envs.experts.episodes import Episode, expert_success_rate, run_expe
 from robokit.envs.experts.fetch import FetchPickAndPlaceExpert, FetchPushExpert, FetchReachExpert
 from robokit.envs.experts.obstacle_reach import ObstacleReachExpert
 from robokit.envs.experts.planar_arm import PlanarArmExpert, PlanarArmLangExpert
-from robokit.envs.experts.robosuite_tasks import ROBOSUITE_EXPERTS, LiftExpert, PickPlaceCanExpert
+from robokit.envs.experts.robosuite_tasks import (ROBOSUITE_EXPERTS, LiftExpert, NutAssemblySquareExpert,
+                                                  PickPlaceCanExpert)
 from robokit.envs.tasks.planar_arm_geometry import PLANAR_ARM_LINKS
 from robokit.errors import UserError
 
@@ -22,7 +23,7 @@ EXPERTS: dict[str, type[Expert] | partial] = {
     "robokit/ObstacleReach": ObstacleReachExpert,
     **{f"robokit/PlanarArm{n}": partial(PlanarArmExpert, n) for n in PLANAR_ARM_LINKS},
     "robokit/PlanarArmLang": PlanarArmLangExpert,  # reaches the target the episode's instruction names
-    **ROBOSUITE_EXPERTS,  # robosuite's Lift, PickPlaceCan (Panda, OSC_POSE)
+    **ROBOSUITE_EXPERTS,  # robosuite's Lift, PickPlaceCan, NutAssemblySquare (Panda, OSC_POSE)
 }
 EXPERT_TASKS = ("FetchReach-v4", "FetchPush-v4", "FetchPickAndPlace-v4", "robokit/ObstacleReach-v0",
                 "robokit/PlanarArm{3,4,5}-v0", "robokit/PlanarArmLang-v0", *ROBOSUITE_EXPERTS)
@@ -53,6 +54,7 @@ __all__ = [
     "Episode",
     "Expert",
     "LiftExpert",
+    "NutAssemblySquareExpert",
     "ObstacleReachExpert",
     "PickPlaceCanExpert",
     "PlanarArmExpert",

@@ -1,4 +1,4 @@
-"""Scripted experts for robosuite's Lift and PickPlaceCan with a Panda arm (issue 22).
+"""Scripted experts for robosuite's Lift, PickPlaceCan and NutAssemblySquare with a Panda arm (issue 22).
 
 Actions are robomimic's for robosuite 1.5: the BASIC composite controller with an OSC_POSE arm, 7-D
 `(dx, dy, dz, dax, day, daz, gripper)` in [-1, 1]. The first three move the end-effector goal by up to 5 cm
@@ -34,8 +34,10 @@ DOWN = np.diag([1.0, -1.0, -1.0])  # hand orientation pointing straight down, fi
 # Where the object's position lies in robosuite 1.5.2's "object-state" (robomimic's "object"), with the named key
 # robosuite itself returns: Lift = [cube_pos, cube_quat, gripper_to_cube_pos];
 # PickPlaceCan = [Can_to_robot0_eef_pos, Can_to_robot0_eef_quat, Can_pos, Can_quat].
+# NutAssemblySquare = [SquareNut_to_robot0_eef_pos, SquareNut_to_robot0_eef_quat, SquareNut_pos, SquareNut_quat].
 OBJECT_SLICES = {"Lift": ("cube_pos", slice(0, 3), "cube_quat", slice(3, 7)),
-                 "PickPlaceCan": ("Can_pos", slice(7, 10), "Can_quat", slice(10, 14))}
+                 "PickPlaceCan": ("Can_pos", slice(7, 10), "Can_quat", slice(10, 14)),
+                 "NutAssemblySquare": ("SquareNut_pos", slice(7, 10), "SquareNut_quat", slice(10, 14))}
 
 # PickPlaceCan's goal: the can's quadrant of the second bin (robosuite's defaults bin2_pos=(0.1, 0.28, 0.8),
 # bin size 0.39 x 0.49): success is the can's centre inside x in (0.1, 0.295), y in (0.28, 0.525), z in (0.8, 0.9),
@@ -45,6 +47,11 @@ CAN_TARGET_XY = np.array([0.15, 0.34])
 CAN_BIN_LOW = np.array([0.1, 0.28])
 CAN_BIN_HIGH = np.array([0.295, 0.525])
 CAN_BIN_TOP_Z = 0.9
+
+# NutAssemblySquare's square peg (pegs_arena.xml): a 3.2 cm square box centred at (0.23, 0.1, 0.85), 20 cm tall, its
+# faces along the world axes; the nut's square hole is 4.55 cm wide.
+SQUARE_PEG_XY = np.array([0.23, 0.1])
+SQUARE_PEG_TOP_Z = 0.95
 
 
 def quat_to_matrix(quat: np.ndarray) -> np.ndarray:
@@ -78,17 +85,20 @@ def yaw_rotation(yaw: float) -> np.ndarray:
 
 
 def hand_yaw(hand: np.ndarray) -> float:
-    """The yaw of a (roughly downward) hand orientation: the angle of its x axis in the world's xy plane."""
+    """The yaw of a (roughly downward) hand's or an upright object's orientation (3, 3): the angle of its x axis
+    in the world's xy plane."""
     return float(np.arctan2(hand[1, 0], hand[0, 0]))
+
+
+def nearest_equivalent_yaw(base_yaw: float, current_yaw: float, symmetry: float) -> float:
+    """Of the yaws `base_yaw + k * symmetry` (k integer), the one closest to `current_yaw`."""
+    return base_yaw + float(np.round((current_yaw - base_yaw) / symmetry)) * symmetry
 
 
 def grasp_yaw(object_quat: np.ndarray, current_yaw: float, symmetry: float) -> float:
     """The hand yaw that lines the fingers up with a face of the object (faces every `symmetry` radians about z),
     the one of those closest to `current_yaw` (so the choice does not flip between two equivalent grasps)."""
-    rotation = quat_to_matrix(object_quat)
-    object_yaw = float(np.arctan2(rotation[1, 0], rotation[0, 0]))
-    k = np.round((current_yaw - object_yaw) / symmetry)
-    return object_yaw + k * symmetry
+    return nearest_equivalent_yaw(hand_yaw(quat_to_matrix(object_quat)), current_yaw, symmetry)
 
 
 def arm_action(hand_pos: np.ndarray, hand_rot: np.ndarray, target_pos: np.ndarray, target_rot: np.ndarray,
@@ -210,4 +220,65 @@ class PickPlaceCanExpert(_GraspMixin, _RobosuiteExpert):
         return self.grasp_action(hand_pos, hand_rot, gap, grasp_point, target_rot)
 
 
-ROBOSUITE_EXPERTS: dict[str, type[Expert]] = {"Lift": LiftExpert, "PickPlaceCan": PickPlaceCanExpert}
+class NutAssemblySquareExpert(_GraspMixin, _RobosuiteExpert):
+    """NutAssemblySquare: grasp the square nut by its handle (fingers across it), lift it above the square peg's
+    top, carry it over the peg with the nut turned to the peg's faces (any quarter turn: the hole is square), lower
+    it around the peg, open and move up (robosuite counts the nut placed once its centre is within 3 cm of the peg
+    in x and y, below 0.87 m, with the hand more than 4.2 cm from it).
+
+    While carrying, the expert steers the nut, not the hand: the hand moves by the nut centre's error and turns by
+    the nut's yaw error, so a nut that slipped or turned in the fingers is still brought over the peg.
+    """
+
+    task = "NutAssemblySquare"
+    grasp_offset = 0.062  # grasp point from the nut's centre along its x axis: on the handle (0.029-0.079 out,
+    # square-nut.xml), 8 mm beyond its centre so that the finger pads stay clear of the ring (0.044 out)
+    hold_gap = 0.045  # finger gap below which the closed fingers hold the 3.2 cm wide handle (open 0.079)
+    empty_gap = 0.02  # below this the fingers closed on nothing
+    carry_z = 1.0  # nut height while carrying: its bottom 4 cm above the peg's top (0.95 m)
+    align_xy = 0.004  # nut-centre distance from the peg's axis within which the nut is lowered
+    align_yaw = 0.05  # radians of nut yaw error within which the nut is lowered
+    release_z = 0.92  # nut height at which the fingers open: its bottom 4 cm down the peg
+    retreat_z = 1.05
+
+    def clean_action(self, obs):
+        hand_pos, hand_rot, gap = self.hand(obs)
+        nut_pos, nut_quat = self.object_pose(obs)
+        nut_rot = quat_to_matrix(nut_quat)
+        grasp_point = nut_pos + self.grasp_offset * nut_rot[:, 0]  # (3,) on the handle
+        to_peg = SQUARE_PEG_XY - nut_pos[:2]
+        holding = np.linalg.norm(grasp_point - hand_pos) < 0.03 and self.empty_gap < gap < self.hold_gap
+        on_peg = np.linalg.norm(to_peg) < 0.02 and nut_pos[2] < SQUARE_PEG_TOP_Z
+        if on_peg and not holding:  # around the peg and let go: open and back off upward
+            return arm_action(hand_pos, hand_rot, np.append(hand_pos[:2], self.retreat_z),
+                              yaw_rotation(hand_yaw(hand_rot)) @ DOWN, gripper=-1.0)
+        if holding:
+            nut_yaw = hand_yaw(nut_rot)
+            yaw_error = self.placing_yaw_error(nut_yaw)
+            target_rot = yaw_rotation(hand_yaw(hand_rot) + yaw_error) @ DOWN
+            aligned = np.linalg.norm(to_peg) < self.align_xy and abs(yaw_error) < self.align_yaw
+            if on_peg or (aligned and nut_pos[2] > SQUARE_PEG_TOP_Z):  # lower it around the peg, then open
+                target_nut = np.append(SQUARE_PEG_XY, self.release_z - 0.02)
+                gripper = -1.0 if nut_pos[2] < self.release_z else 1.0
+                return arm_action(hand_pos, hand_rot, hand_pos + target_nut - nut_pos, target_rot, gripper=gripper,
+                                  max_speed=0.4)
+            if nut_pos[2] < self.carry_z - 0.03:  # up first, above the peg's top
+                target_nut = np.append(nut_pos[:2] + 0.2 * to_peg, self.carry_z)
+            else:
+                target_nut = np.append(SQUARE_PEG_XY, self.carry_z)
+            return arm_action(hand_pos, hand_rot, hand_pos + target_nut - nut_pos, target_rot, gripper=1.0,
+                              max_speed=0.8)
+        target_rot = yaw_rotation(grasp_yaw(nut_quat, hand_yaw(hand_rot), np.pi)) @ DOWN  # fingers across the handle
+        return self.grasp_action(hand_pos, hand_rot, gap, grasp_point, target_rot)
+
+    @staticmethod
+    def placing_yaw_error(nut_yaw: float) -> float:
+        """The turn (radians) that lines the nut's hole up with the peg's faces (world axes), to the nearest quarter
+        turn that leaves the handle pointing toward the robot (-x) or sideways: with the handle pointing away (+x)
+        the hand would be 6 cm farther out than sideways, beyond the Panda's reach above the peg."""
+        errors = [(yaw - nut_yaw + np.pi) % (2 * np.pi) - np.pi for yaw in (np.pi / 2, np.pi, -np.pi / 2)]
+        return float(min(errors, key=abs))
+
+
+ROBOSUITE_EXPERTS: dict[str, type[Expert]] = {"Lift": LiftExpert, "PickPlaceCan": PickPlaceCanExpert,
+                                              "NutAssemblySquare": NutAssemblySquareExpert}
